@@ -1,0 +1,87 @@
+/**
+ * The storage contract every store (SQLite, Redis) implements. The receiver speaks only to this
+ * interface; `__tests__/store/contract.ts` is the suite every implementation must pass.
+ */
+
+/** Where a segment lives: LaunchDarkly's project / environment pair. */
+export interface EnvironmentRef {
+  projectKey: string
+  environmentKey: string
+  /** Redis key prefix of this environment (big-segment layout); ignored by SQLite. */
+  redisPrefix?: string
+}
+
+/** A single membership change: include or exclude one context key. */
+export interface MembershipOp {
+  contextKey: string
+  included: boolean
+}
+
+/** All the changes one request makes to one segment (already de-duplicated, last op wins). */
+export interface SegmentChange {
+  segmentKey: string
+  /** Cohort name; the segment's name is set to it on every sync. */
+  name: string
+  /** Context kind of the request; fixed for the segment's life (a mismatch is a 409). */
+  contextKind: string
+  /** Integration key, stored as `_external`. */
+  integrationKey: string
+  /** Cohort URL, stored as `_externalLink` when given. */
+  externalLink?: string
+  ops: MembershipOp[]
+}
+
+export interface ApplyOptions {
+  /** False when the token lacks `createSegment`: a change that needs a new segment is a 403. */
+  allowCreate: boolean
+  /** Time of the change in Unix ms (defaults to Date.now()). */
+  now?: number
+}
+
+/** A segment as the read API returns it (LaunchDarkly's field names). */
+export interface SegmentRecord {
+  key: string
+  name: string
+  unbounded: true
+  unboundedContextKind: string
+  generation: number
+  creationDate: number
+  lastModifiedDate: number
+  _external: string
+  _externalLink?: string
+  includedCount: number
+}
+
+export interface ApplyResult {
+  /** The segments touched, after the change, in the order of the changes. */
+  segments: SegmentRecord[]
+}
+
+export interface Page<T> {
+  items: T[]
+  totalCount: number
+}
+
+export interface SegmentStore {
+  /**
+   * Applies all changes of one request atomically and durably: either every change is stored
+   * before the promise resolves, or none is. Throws `ConflictError` (segment exists with another
+   * context kind) or `ForbiddenError` (a new segment is needed and `allowCreate` is false) having
+   * changed nothing.
+   */
+  apply(env: EnvironmentRef, changes: SegmentChange[], options: ApplyOptions): Promise<ApplyResult>
+  /** Segments of an environment ordered by key. */
+  listSegments(env: EnvironmentRef, page: { limit: number; offset: number }): Promise<Page<SegmentRecord>>
+  getSegment(env: EnvironmentRef, segmentKey: string): Promise<SegmentRecord | undefined>
+  isIncluded(env: EnvironmentRef, segmentKey: string, contextKey: string): Promise<boolean>
+  /**
+   * Included context keys in ascending (byte-wise) order, strictly after `after` when given,
+   * at most `limit` of them (all when omitted). Streamed: memory stays constant whatever the size.
+   */
+  members(env: EnvironmentRef, segmentKey: string, options: { after?: string; limit?: number }): AsyncIterable<string>
+  /** Deletes the segment; a later sync re-creates it with generation + 1. False when absent. */
+  deleteSegment(env: EnvironmentRef, segmentKey: string): Promise<boolean>
+  /** Resolves when the store is reachable, rejects otherwise (used by /healthz). */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
