@@ -1,0 +1,573 @@
+/**
+ * The behaviour every `SegmentStore` must have. Each store's test file calls `runStoreContract`
+ * with a factory; every test opens its own store and works in its own environment, so tests are
+ * independent of each other and of the order they run in.
+ */
+import { randomUUID } from 'node:crypto'
+import { ConflictError, ForbiddenError } from '../../src/errors'
+import type {
+  ApplyOptions,
+  EnvironmentRef,
+  MembershipOp,
+  SegmentChange,
+  SegmentStore
+} from '../../src/store/types'
+
+export type OpenStore = () => Promise<{ store: SegmentStore; cleanup: () => Promise<void> }>
+
+const T0 = 1_700_000_000_000
+const T1 = T0 + 60_000
+const T2 = T0 + 120_000
+
+const runId = randomUUID().slice(0, 8)
+let envCounter = 0
+
+/** A fresh environment (and Redis prefix) no other test touches. */
+function freshEnv(): EnvironmentRef {
+  envCounter += 1
+  return {
+    projectKey: `proj-${runId}-${envCounter}`,
+    environmentKey: 'production',
+    redisPrefix: `ss-test-${runId}-${envCounter}`
+  }
+}
+
+function adds(...keys: string[]): MembershipOp[] {
+  return keys.map((contextKey) => ({ contextKey, included: true }))
+}
+
+function removes(...keys: string[]): MembershipOp[] {
+  return keys.map((contextKey) => ({ contextKey, included: false }))
+}
+
+function change(segmentKey: string, ops: MembershipOp[], extra: Partial<SegmentChange> = {}): SegmentChange {
+  return {
+    segmentKey,
+    name: `Cohort ${segmentKey}`,
+    contextKind: 'user',
+    integrationKey: 'segment-audiences',
+    ops,
+    ...extra
+  }
+}
+
+function opts(now: number, allowCreate = true): ApplyOptions {
+  return { allowCreate, now }
+}
+
+async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
+  const out: string[] = []
+  for await (const key of iterable) out.push(key)
+  return out
+}
+
+/** Byte-wise (UTF-8) order, which is what the interface promises — not JavaScript's UTF-16 order. */
+function byteOrder(keys: string[]): string[] {
+  return [...keys].sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')))
+}
+
+export function runStoreContract(name: string, open: OpenStore): void {
+  describe(`SegmentStore contract: ${name}`, () => {
+    let store: SegmentStore
+    let cleanup: () => Promise<void>
+    let env: EnvironmentRef
+
+    beforeEach(async () => {
+      ;({ store, cleanup } = await open())
+      env = freshEnv()
+    })
+
+    afterEach(async () => {
+      await cleanup()
+    })
+
+    describe('creating and updating segments', () => {
+      it('creates a segment on its first sync with the LaunchDarkly fields', async () => {
+        const result = await store.apply(
+          env,
+          [
+            change('segment-audiences-aud_1', adds('u1', 'u2'), {
+              name: 'Ld segment test',
+              contextKind: 'device',
+              externalLink: 'https://app.segment.com/audiences/aud_1'
+            })
+          ],
+          opts(T0)
+        )
+        const expected = {
+          key: 'segment-audiences-aud_1',
+          name: 'Ld segment test',
+          unbounded: true,
+          unboundedContextKind: 'device',
+          generation: 1,
+          creationDate: T0,
+          lastModifiedDate: T0,
+          _external: 'segment-audiences',
+          _externalLink: 'https://app.segment.com/audiences/aud_1',
+          includedCount: 2
+        }
+        expect(result.segments).toEqual([expected])
+        expect(await store.getSegment(env, 'segment-audiences-aud_1')).toEqual(expected)
+      })
+
+      it('has no _externalLink when none is given', async () => {
+        await store.apply(env, [change('seg', adds('u1'))], opts(T0))
+        const segment = await store.getSegment(env, 'seg')
+        expect(segment).toBeDefined()
+        expect(segment).not.toHaveProperty('_externalLink')
+        expect(segment?._external).toBe('segment-audiences')
+      })
+
+      it('uses the current time when no time is given', async () => {
+        const before = Date.now()
+        await store.apply(env, [change('seg', adds('u1'))], { allowCreate: true })
+        const after = Date.now()
+        const segment = await store.getSegment(env, 'seg')
+        expect(segment?.creationDate).toBeGreaterThanOrEqual(before)
+        expect(segment?.creationDate).toBeLessThanOrEqual(after)
+        expect(segment?.lastModifiedDate).toBe(segment?.creationDate)
+      })
+
+      it('creates a segment even when the first sync only removes', async () => {
+        const result = await store.apply(env, [change('seg', removes('u1'))], opts(T0))
+        expect(result.segments[0]).toMatchObject({ key: 'seg', generation: 1, includedCount: 0 })
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ includedCount: 0 })
+        expect(await collect(store.members(env, 'seg', {}))).toEqual([])
+      })
+
+      it('updates name and lastModifiedDate on a later sync and keeps creationDate and kind', async () => {
+        await store.apply(env, [change('seg', adds('u1'), { name: 'Old name' })], opts(T0))
+        const result = await store.apply(env, [change('seg', adds('u2'), { name: 'New name' })], opts(T1))
+        const expected = {
+          key: 'seg',
+          name: 'New name',
+          unboundedContextKind: 'user',
+          generation: 1,
+          creationDate: T0,
+          lastModifiedDate: T1,
+          includedCount: 2
+        }
+        expect(result.segments[0]).toMatchObject(expected)
+        expect(await store.getSegment(env, 'seg')).toMatchObject(expected)
+      })
+
+      it('sets _externalLink on a later sync that gives one', async () => {
+        await store.apply(env, [change('seg', adds('u1'))], opts(T0))
+        await store.apply(
+          env,
+          [change('seg', adds('u2'), { externalLink: 'https://example.com/c/1' })],
+          opts(T1)
+        )
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ _externalLink: 'https://example.com/c/1' })
+      })
+
+      it('returns the touched segments in the order of the changes', async () => {
+        const result = await store.apply(
+          env,
+          [change('zeta', adds('a')), change('alpha', adds('a', 'b')), change('mid', removes('a'))],
+          opts(T0)
+        )
+        expect(result.segments.map((s) => [s.key, s.includedCount])).toEqual([
+          ['zeta', 1],
+          ['alpha', 2],
+          ['mid', 0]
+        ])
+      })
+
+      it('accepts an empty list of changes', async () => {
+        expect(await store.apply(env, [], opts(T0))).toEqual({ segments: [] })
+        expect(await store.listSegments(env, { limit: 50, offset: 0 })).toEqual({ items: [], totalCount: 0 })
+      })
+    })
+
+    describe('membership', () => {
+      it('adds, removes and re-adds members with an exact includedCount', async () => {
+        await store.apply(env, [change('seg', adds('a', 'b', 'c'))], opts(T0))
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ includedCount: 3 })
+
+        const removed = await store.apply(env, [change('seg', removes('b'))], opts(T1))
+        expect(removed.segments[0].includedCount).toBe(2)
+        expect(await store.isIncluded(env, 'seg', 'b')).toBe(false)
+        expect(await store.isIncluded(env, 'seg', 'a')).toBe(true)
+
+        const readded = await store.apply(env, [change('seg', adds('b'))], opts(T2))
+        expect(readded.segments[0].includedCount).toBe(3)
+        expect(await store.isIncluded(env, 'seg', 'b')).toBe(true)
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['a', 'b', 'c'])
+      })
+
+      it('counts a member added again only once', async () => {
+        await store.apply(env, [change('seg', adds('a', 'b'))], opts(T0))
+        const result = await store.apply(env, [change('seg', adds('a', 'b', 'c'))], opts(T1))
+        expect(result.segments[0].includedCount).toBe(3)
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ includedCount: 3 })
+      })
+
+      it('treats removing a non-member as harmless', async () => {
+        await store.apply(env, [change('seg', adds('a'))], opts(T0))
+        const result = await store.apply(env, [change('seg', removes('nobody', 'ghost'))], opts(T1))
+        expect(result.segments[0].includedCount).toBe(1)
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['a'])
+      })
+
+      it('applies adds and removes of one change together', async () => {
+        await store.apply(env, [change('seg', adds('a', 'b', 'c'))], opts(T0))
+        const result = await store.apply(
+          env,
+          [change('seg', [...removes('a', 'c'), ...adds('d', 'e'), ...removes('zzz')])],
+          opts(T1)
+        )
+        expect(result.segments[0].includedCount).toBe(3)
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['b', 'd', 'e'])
+      })
+
+      it('answers isIncluded false for unknown segments and unknown keys', async () => {
+        await store.apply(env, [change('seg', adds('a'))], opts(T0))
+        expect(await store.isIncluded(env, 'seg', 'a')).toBe(true)
+        expect(await store.isIncluded(env, 'seg', 'b')).toBe(false)
+        expect(await store.isIncluded(env, 'other', 'a')).toBe(false)
+        expect(await store.getSegment(env, 'other')).toBeUndefined()
+      })
+
+      it('keeps segments of one environment apart from each other', async () => {
+        await store.apply(env, [change('one', adds('a', 'b')), change('two', adds('b', 'c'))], opts(T0))
+        await store.apply(env, [change('one', removes('b'))], opts(T1))
+        expect(await collect(store.members(env, 'one', {}))).toEqual(['a'])
+        expect(await collect(store.members(env, 'two', {}))).toEqual(['b', 'c'])
+        expect(await store.getSegment(env, 'two')).toMatchObject({ includedCount: 2, lastModifiedDate: T0 })
+      })
+    })
+
+    describe('errors change nothing', () => {
+      it('rejects a sync with another context kind with a 409 and stores nothing of that call', async () => {
+        await store.apply(
+          env,
+          [change('existing', adds('a'), { name: 'Kept' }), change('other', adds('x'))],
+          opts(T0)
+        )
+
+        const attempt = store.apply(
+          env,
+          [
+            change('other', [...adds('y'), ...removes('x')], { name: 'Renamed' }),
+            change('brand-new', adds('n1', 'n2')),
+            change('existing', adds('b'), { contextKind: 'device', name: 'Changed' })
+          ],
+          opts(T1)
+        )
+        await expect(attempt).rejects.toBeInstanceOf(ConflictError)
+        await expect(attempt).rejects.toMatchObject({ statusCode: 409 })
+
+        expect(await store.getSegment(env, 'existing')).toMatchObject({
+          name: 'Kept',
+          unboundedContextKind: 'user',
+          lastModifiedDate: T0,
+          includedCount: 1
+        })
+        expect(await store.getSegment(env, 'other')).toMatchObject({
+          name: 'Cohort other',
+          lastModifiedDate: T0,
+          includedCount: 1
+        })
+        expect(await collect(store.members(env, 'other', {}))).toEqual(['x'])
+        expect(await store.isIncluded(env, 'existing', 'b')).toBe(false)
+        expect(await store.getSegment(env, 'brand-new')).toBeUndefined()
+        expect(await store.isIncluded(env, 'brand-new', 'n1')).toBe(false)
+        expect(await store.listSegments(env, { limit: 50, offset: 0 })).toMatchObject({ totalCount: 2 })
+      })
+
+      it('rejects a new segment without create permission with a 403 and stores nothing of that call', async () => {
+        await store.apply(env, [change('existing', adds('a'))], opts(T0))
+
+        const attempt = store.apply(
+          env,
+          [
+            change('existing', [...adds('b'), ...removes('a')], { name: 'Changed' }),
+            change('new', adds('n1'))
+          ],
+          opts(T1, false)
+        )
+        await expect(attempt).rejects.toBeInstanceOf(ForbiddenError)
+        await expect(attempt).rejects.toMatchObject({ statusCode: 403 })
+
+        expect(await store.getSegment(env, 'existing')).toMatchObject({
+          name: 'Cohort existing',
+          lastModifiedDate: T0,
+          includedCount: 1
+        })
+        expect(await collect(store.members(env, 'existing', {}))).toEqual(['a'])
+        expect(await store.getSegment(env, 'new')).toBeUndefined()
+        expect(await store.isIncluded(env, 'new', 'n1')).toBe(false)
+      })
+
+      it('updates existing segments without create permission', async () => {
+        await store.apply(env, [change('existing', adds('a'))], opts(T0))
+        const result = await store.apply(
+          env,
+          [change('existing', adds('b'), { name: 'Renamed' })],
+          opts(T1, false)
+        )
+        expect(result.segments[0]).toMatchObject({ name: 'Renamed', includedCount: 2, lastModifiedDate: T1 })
+        expect(await store.isIncluded(env, 'existing', 'b')).toBe(true)
+      })
+    })
+
+    describe('members()', () => {
+      const keys = ['m05', 'm01', 'm10', 'm03', 'm07', 'm02', 'm09', 'm04', 'm08', 'm06']
+
+      beforeEach(async () => {
+        await store.apply(env, [change('seg', adds(...keys))], opts(T0))
+      })
+
+      it('lists members in ascending order', async () => {
+        expect(await collect(store.members(env, 'seg', {}))).toEqual([...keys].sort())
+      })
+
+      it('starts strictly after the cursor', async () => {
+        expect(await collect(store.members(env, 'seg', { after: 'm07' }))).toEqual(['m08', 'm09', 'm10'])
+        expect(await collect(store.members(env, 'seg', { after: 'm075' }))).toEqual(['m08', 'm09', 'm10'])
+        expect(await collect(store.members(env, 'seg', { after: 'a' }))).toHaveLength(10)
+        expect(await collect(store.members(env, 'seg', { after: 'm10' }))).toEqual([])
+      })
+
+      it('stops at the limit', async () => {
+        expect(await collect(store.members(env, 'seg', { limit: 3 }))).toEqual(['m01', 'm02', 'm03'])
+        expect(await collect(store.members(env, 'seg', { after: 'm08', limit: 5 }))).toEqual(['m09', 'm10'])
+        expect(await collect(store.members(env, 'seg', { limit: 100 }))).toHaveLength(10)
+      })
+
+      it('pages through every member exactly once with a cursor', async () => {
+        const seen: string[] = []
+        let after: string | undefined
+        for (;;) {
+          const page = await collect(store.members(env, 'seg', { after, limit: 3 }))
+          if (page.length === 0) break
+          seen.push(...page)
+          after = page[page.length - 1]
+        }
+        expect(seen).toEqual([...keys].sort())
+      })
+
+      it('yields nothing for an absent segment or a segment without members', async () => {
+        expect(await collect(store.members(env, 'absent', {}))).toEqual([])
+        expect(await collect(store.members(env, 'absent', { after: 'x', limit: 10 }))).toEqual([])
+        await store.apply(env, [change('emptied', adds('a')), change('seg', removes(...keys))], opts(T1))
+        await store.apply(env, [change('emptied', removes('a'))], opts(T2))
+        expect(await collect(store.members(env, 'emptied', {}))).toEqual([])
+        expect(await collect(store.members(env, 'seg', {}))).toEqual([])
+      })
+    })
+
+    describe('listSegments()', () => {
+      it('orders by key and pages with limit and offset', async () => {
+        const segmentKeys = ['s-c', 's-a', 's-e', 's-b', 's-d']
+        await store.apply(
+          env,
+          segmentKeys.map((key, i) => change(key, adds(...Array.from({ length: i + 1 }, (_, j) => `u${j}`)))),
+          opts(T0)
+        )
+
+        const all = await store.listSegments(env, { limit: 50, offset: 0 })
+        expect(all.totalCount).toBe(5)
+        expect(all.items.map((s) => s.key)).toEqual(['s-a', 's-b', 's-c', 's-d', 's-e'])
+        expect(all.items.find((s) => s.key === 's-e')).toEqual(await store.getSegment(env, 's-e'))
+        expect(all.items.map((s) => s.includedCount)).toEqual([2, 4, 1, 5, 3])
+
+        const page = await store.listSegments(env, { limit: 2, offset: 1 })
+        expect(page).toMatchObject({ totalCount: 5 })
+        expect(page.items.map((s) => s.key)).toEqual(['s-b', 's-c'])
+
+        const tail = await store.listSegments(env, { limit: 2, offset: 4 })
+        expect(tail.items.map((s) => s.key)).toEqual(['s-e'])
+        expect(await store.listSegments(env, { limit: 2, offset: 10 })).toEqual({ items: [], totalCount: 5 })
+      })
+
+      it('is empty for an environment without segments', async () => {
+        expect(await store.listSegments(env, { limit: 50, offset: 0 })).toEqual({ items: [], totalCount: 0 })
+      })
+    })
+
+    describe('deleteSegment()', () => {
+      it('deletes a segment and reports whether it existed', async () => {
+        await store.apply(env, [change('seg', adds('a', 'b')), change('kept', adds('a'))], opts(T0))
+        expect(await store.deleteSegment(env, 'seg')).toBe(true)
+        expect(await store.deleteSegment(env, 'seg')).toBe(false)
+        expect(await store.deleteSegment(env, 'never-existed')).toBe(false)
+
+        expect(await store.getSegment(env, 'seg')).toBeUndefined()
+        expect(await store.isIncluded(env, 'seg', 'a')).toBe(false)
+        expect(await collect(store.members(env, 'seg', {}))).toEqual([])
+        const list = await store.listSegments(env, { limit: 50, offset: 0 })
+        expect(list.totalCount).toBe(1)
+        expect(list.items.map((s) => s.key)).toEqual(['kept'])
+        expect(await store.isIncluded(env, 'kept', 'a')).toBe(true)
+      })
+
+      it('re-creates a deleted segment with generation + 1 and only the new members', async () => {
+        await store.apply(env, [change('seg', adds('old1', 'old2', 'both'))], opts(T0))
+        await store.deleteSegment(env, 'seg')
+
+        const result = await store.apply(
+          env,
+          [change('seg', adds('new1', 'both'), { name: 'Again' })],
+          opts(T1)
+        )
+        const expected = {
+          generation: 2,
+          name: 'Again',
+          creationDate: T1,
+          lastModifiedDate: T1,
+          includedCount: 2
+        }
+        expect(result.segments[0]).toMatchObject(expected)
+        expect(await store.getSegment(env, 'seg')).toMatchObject(expected)
+        expect(await store.isIncluded(env, 'seg', 'old1')).toBe(false)
+        expect(await store.isIncluded(env, 'seg', 'old2')).toBe(false)
+        expect(await store.isIncluded(env, 'seg', 'new1')).toBe(true)
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['both', 'new1'])
+
+        await store.deleteSegment(env, 'seg')
+        await store.apply(env, [change('seg', adds('third'))], opts(T2))
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ generation: 3, includedCount: 1 })
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['third'])
+      })
+
+      it('lets a re-created segment take another context kind', async () => {
+        await store.apply(env, [change('seg', adds('a'))], opts(T0))
+        await store.deleteSegment(env, 'seg')
+        await store.apply(env, [change('seg', adds('d1'), { contextKind: 'device' })], opts(T1))
+        expect(await store.getSegment(env, 'seg')).toMatchObject({
+          unboundedContextKind: 'device',
+          generation: 2
+        })
+      })
+
+      it('needs create permission to re-create a deleted segment', async () => {
+        await store.apply(env, [change('seg', adds('a'))], opts(T0))
+        await store.deleteSegment(env, 'seg')
+        await expect(store.apply(env, [change('seg', adds('b'))], opts(T1, false))).rejects.toBeInstanceOf(
+          ForbiddenError
+        )
+        expect(await store.getSegment(env, 'seg')).toBeUndefined()
+      })
+    })
+
+    describe('environments', () => {
+      it('keeps environments isolated from each other', async () => {
+        const other: EnvironmentRef = {
+          projectKey: `${env.projectKey}-other`,
+          environmentKey: 'staging',
+          redisPrefix: `${env.redisPrefix}-other`
+        }
+        const sameProject: EnvironmentRef = {
+          projectKey: env.projectKey,
+          environmentKey: 'staging',
+          redisPrefix: `${env.redisPrefix}-staging`
+        }
+        await store.apply(env, [change('seg', adds('a', 'b'), { name: 'Prod' })], opts(T0))
+        await store.apply(
+          other,
+          [change('seg', adds('c'), { name: 'Other', contextKind: 'device' })],
+          opts(T1)
+        )
+        await store.apply(sameProject, [change('seg', adds('d'), { name: 'Staging' })], opts(T1))
+
+        expect(await store.getSegment(env, 'seg')).toMatchObject({
+          name: 'Prod',
+          unboundedContextKind: 'user',
+          includedCount: 2,
+          generation: 1
+        })
+        expect(await store.getSegment(other, 'seg')).toMatchObject({
+          name: 'Other',
+          unboundedContextKind: 'device',
+          includedCount: 1,
+          generation: 1
+        })
+        expect(await store.isIncluded(env, 'seg', 'c')).toBe(false)
+        expect(await store.isIncluded(other, 'seg', 'a')).toBe(false)
+        expect(await store.isIncluded(sameProject, 'seg', 'a')).toBe(false)
+        expect(await collect(store.members(sameProject, 'seg', {}))).toEqual(['d'])
+
+        expect(await store.deleteSegment(other, 'seg')).toBe(true)
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ includedCount: 2 })
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['a', 'b'])
+        expect(await store.listSegments(env, { limit: 50, offset: 0 })).toMatchObject({ totalCount: 1 })
+        expect(await store.listSegments(other, { limit: 50, offset: 0 })).toEqual({
+          items: [],
+          totalCount: 0
+        })
+        expect(await store.listSegments(sameProject, { limit: 50, offset: 0 })).toMatchObject({
+          totalCount: 1
+        })
+      })
+    })
+
+    describe('keys and volume', () => {
+      it('stores context keys with unicode, quotes, colons, wildcards and 1024 characters', async () => {
+        const keys = [
+          'plain',
+          'ünïcödé',
+          '日本語のキー',
+          'emoji-😀',
+          '\uFF21-fullwidth',
+          `quote"double`,
+          "quote'single",
+          'back\\slash',
+          'a:b:c',
+          'segment.g1',
+          'with space',
+          '%_like*wildcards?',
+          'new\nline',
+          'x'.repeat(1024)
+        ]
+        await store.apply(env, [change('odd-keys.v1_x', adds(...keys))], opts(T0))
+
+        expect(await store.getSegment(env, 'odd-keys.v1_x')).toMatchObject({ includedCount: keys.length })
+        for (const key of keys) expect(await store.isIncluded(env, 'odd-keys.v1_x', key)).toBe(true)
+        expect(await store.isIncluded(env, 'odd-keys.v1_x', 'x'.repeat(1023))).toBe(false)
+        expect(await store.isIncluded(env, 'odd-keys.v1_x', '%')).toBe(false)
+        expect(await collect(store.members(env, 'odd-keys.v1_x', {}))).toEqual(byteOrder(keys))
+
+        await store.apply(env, [change('odd-keys.v1_x', removes(`quote"double`, 'a:b:c'))], opts(T1))
+        expect(await store.isIncluded(env, 'odd-keys.v1_x', 'a:b:c')).toBe(false)
+        expect(await store.getSegment(env, 'odd-keys.v1_x')).toMatchObject({ includedCount: keys.length - 2 })
+      })
+
+      it('applies many segments in one call', async () => {
+        const changes = Array.from({ length: 100 }, (_, i) =>
+          change(`seg-${String(i).padStart(3, '0')}`, adds(`shared`, `only-${i}`))
+        )
+        const result = await store.apply(env, changes, opts(T0))
+        expect(result.segments).toHaveLength(100)
+        expect(result.segments.every((s) => s.includedCount === 2 && s.generation === 1)).toBe(true)
+
+        const list = await store.listSegments(env, { limit: 50, offset: 50 })
+        expect(list.totalCount).toBe(100)
+        expect(list.items[0].key).toBe('seg-050')
+        expect(await store.isIncluded(env, 'seg-042', 'only-42')).toBe(true)
+        expect(await store.isIncluded(env, 'seg-042', 'only-43')).toBe(false)
+      })
+
+      it('round-trips a large apply of 20,000 ops', async () => {
+        const keys = Array.from({ length: 20_000 }, (_, i) => `ctx-${i}`)
+        const result = await store.apply(env, [change('big', adds(...keys))], opts(T0))
+        expect(result.segments[0].includedCount).toBe(20_000)
+
+        const members = await collect(store.members(env, 'big', {}))
+        expect(members).toEqual(byteOrder(keys))
+
+        const removeEveryOther = keys.filter((_, i) => i % 2 === 0)
+        const after = await store.apply(env, [change('big', removes(...removeEveryOther))], opts(T1))
+        expect(after.segments[0].includedCount).toBe(10_000)
+        expect(await store.isIncluded(env, 'big', 'ctx-0')).toBe(false)
+        expect(await store.isIncluded(env, 'big', 'ctx-1')).toBe(true)
+        expect(await collect(store.members(env, 'big', { after: 'ctx-9998' }))).toEqual(['ctx-9999'])
+      })
+    })
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined()
+    })
+  })
+}
