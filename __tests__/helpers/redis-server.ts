@@ -1,0 +1,153 @@
+/**
+ * Starts a real `redis-server` for tests: on a free loopback port, in its own temporary directory,
+ * without persistence unless asked. Tests that need Redis never skip: a missing binary is an error
+ * that says how to install it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createConnection, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export interface RedisServer {
+  /** `redis://127.0.0.1:<port>` */
+  url: string
+  port: number
+  /** Stops the server for good and removes its directory (call it in afterAll). */
+  stop(): Promise<void>
+  /** Kills the server abruptly (SIGKILL), keeping its directory so `start()` can bring it back. */
+  kill(): Promise<void>
+  /** Starts it again on the same port and directory (after `kill()`). */
+  start(): Promise<void>
+  /** Shuts it down cleanly (SIGTERM) and starts it again on the same port. */
+  restart(): Promise<void>
+}
+
+export interface RedisServerOptions {
+  /** Keep data across restarts with an append-only file in the server's directory. */
+  appendonly?: boolean
+  /** How long to wait for PING to answer after spawning (default 10 s). */
+  startTimeoutMs?: number
+}
+
+const BINARY = process.env.REDIS_SERVER_BIN ?? 'redis-server'
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'synced-segments-redis-'))
+  const startTimeoutMs = options.startTimeoutMs ?? 10_000
+  let child: ChildProcess | undefined
+
+  const start = async (): Promise<void> => {
+    if (child) throw new Error(`redis-server on port ${port} is already running`)
+    const args = [
+      '--port', String(port),
+      '--bind', '127.0.0.1',
+      '--dir', dir,
+      '--save', '',
+      '--appendonly', options.appendonly ? 'yes' : 'no',
+      '--daemonize', 'no',
+      '--loglevel', 'warning'
+    ]
+    const proc = spawn(BINARY, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+    child = proc
+    let stderr = ''
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    const exited = new Promise<Error>((resolve) => {
+      proc.once('error', (err: NodeJS.ErrnoException) => {
+        resolve(
+          err.code === 'ENOENT'
+            ? new Error(
+                `redis-server not found (${BINARY}): the Redis store tests need a real server. ` +
+                  'Install the Debian package: apt-get install -y redis-server (.ci/run does this), ' +
+                  'or set REDIS_SERVER_BIN.'
+              )
+            : err
+        )
+      })
+      proc.once('exit', (code, signal) => {
+        resolve(new Error(`redis-server exited early (code ${code}, signal ${signal}): ${stderr.trim()}`))
+      })
+    })
+    const ready = waitForPong(port, startTimeoutMs)
+    const outcome = await Promise.race([ready.then(() => undefined), exited])
+    if (outcome instanceof Error) {
+      child = undefined
+      proc.kill('SIGKILL')
+      throw outcome
+    }
+  }
+
+  const halt = async (signal: NodeJS.Signals): Promise<void> => {
+    const proc = child
+    if (!proc) return
+    child = undefined
+    if (proc.exitCode !== null || proc.signalCode !== null) return
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+    proc.kill(signal)
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000)
+    await exited
+    clearTimeout(timer)
+  }
+
+  await start()
+
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    start,
+    async stop() {
+      await halt('SIGTERM')
+      rmSync(dir, { recursive: true, force: true })
+    },
+    kill: () => halt('SIGKILL'),
+    async restart() {
+      await halt('SIGTERM')
+      await start()
+    }
+  }
+}
+
+/** A port the OS says is free right now (bind to 0, read it, release it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Resolves once the server answers PING with PONG (raw RESP: no client library, no reconnect noise). */
+async function waitForPong(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await pingOnce(port)) return
+    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+function pingOnce(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port })
+    let reply = ''
+    const done = (ok: boolean): void => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(500, () => done(false))
+    socket.once('error', () => done(false))
+    socket.once('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (chunk) => {
+      reply += chunk.toString()
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'))
+    })
+  })
+}

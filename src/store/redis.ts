@@ -1,0 +1,437 @@
+/**
+ * The Redis store (SPEC §C2): several receivers share one Redis, and LaunchDarkly's server-side SDKs
+ * read big-segment membership straight from it.
+ *
+ * Layout per environment, with `<prefix>` = the environment's `redisPrefix` (default `launchdarkly`):
+ *
+ *   <prefix>:big_segment_include:<base64(sha256(contextKey))>   SET of `<segmentKey>.g<generation>`
+ *   <prefix>:big_segments_synchronized_on                        Unix ms of the last write
+ *
+ * Those two are exactly what `@launchdarkly/node-server-sdk-redis`'s RedisBigSegmentStore reads
+ * (it also reads `big_segment_exclude:<hash>`, which synced segments never need). The receiver's own
+ * data lives beside them, namespaced by project and environment (`<ns>` = `<prefix>:synced_segments:<project>/<environment>:`):
+ *
+ *   <ns>segments                        ZSET (score 0) of segment keys: listing ordered by key
+ *   <ns>segment:<segmentKey>            HASH name, kind, generation, creationDate, lastModifiedDate, external[, externalLink]
+ *   <ns>generations                     HASH segmentKey → last generation used (survives deletes)
+ *   <ns>members:<segmentKey>.g<gen>     ZSET (score 0) of included context keys: byte-wise cursor paging, ZCARD count
+ *   <ns>garbage / <ns>garbage:<ref>     member sets of deleted generations, swept from the include sets lazily
+ *
+ * Every write is one Lua script, so a request is applied entirely or not at all and two receivers
+ * racing to create a segment create it once. Scripts build key names from their arguments, so the
+ * store needs one Redis (or a primary with replicas), not Redis Cluster.
+ */
+import { createHash } from 'node:crypto'
+import Redis from 'ioredis'
+import { HttpError, ConflictError, ForbiddenError, StoreUnavailableError } from '../errors'
+import type {
+  ApplyOptions,
+  ApplyResult,
+  EnvironmentRef,
+  Page,
+  SegmentChange,
+  SegmentRecord,
+  SegmentStore
+} from './types'
+
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
+  url: string
+  /** How long opening (and each reconnect attempt) may take before giving up (default 2,000 ms). */
+  connectTimeoutMs?: number
+  /** How long one command may take before it fails with a 503 (default 5,000 ms). */
+  commandTimeoutMs?: number
+}
+
+const DEFAULT_PREFIX = 'launchdarkly'
+/** Members read from Redis per round trip while streaming; bounds memory whatever the segment size. */
+const MEMBER_PAGE = 1000
+/** Deleted members removed from the include sets per round trip while sweeping. */
+const SWEEP_PAGE = 1000
+
+/** Reads one segment's record: `{ key, includedCount, HGETALL fields }`, or false when absent. */
+const LUA_RECORD = `
+local function record(ns, key)
+  local fields = redis.call('HGETALL', ns .. 'segment:' .. key)
+  if #fields == 0 then return false end
+  local generation
+  for i = 1, #fields, 2 do
+    if fields[i] == 'generation' then generation = fields[i + 1] end
+  end
+  return { key, redis.call('ZCARD', ns .. 'members:' .. key .. '.g' .. generation), fields }
+end
+`
+
+/**
+ * ARGV: includePrefix, synchronizedOnKey, ns, now, syncedAt, allowCreate ('1'|'0'), changeCount, then
+ * per change: segmentKey, name, contextKind, integrationKey, externalLink ('' = none), opCount, then
+ * per op: '1' (include) | '0' (exclude), contextKey, base64(sha256(contextKey)).
+ * Every change is checked before anything is written, so a 409 or 403 leaves Redis untouched.
+ */
+const LUA_APPLY = `${LUA_RECORD}
+local includePrefix, syncedOnKey, ns = ARGV[1], ARGV[2], ARGV[3]
+local now, syncedAt, allowCreate = ARGV[4], ARGV[5], ARGV[6] == '1'
+local changeCount = tonumber(ARGV[7])
+
+local changes, kinds, at = {}, {}, 8
+for c = 1, changeCount do
+  local change = { key = ARGV[at], name = ARGV[at + 1], kind = ARGV[at + 2], external = ARGV[at + 3],
+    link = ARGV[at + 4], first = at + 6, last = at + 5 + tonumber(ARGV[at + 5]) * 3 }
+  changes[c] = change
+  at = change.last + 1
+  local kind = kinds[change.key]
+  if kind == nil then kind = redis.call('HGET', ns .. 'segment:' .. change.key, 'kind') end
+  if kind == false then
+    if not allowCreate then return { 'forbidden', change.key } end
+    kinds[change.key] = change.kind
+  elseif kind ~= change.kind then
+    return { 'conflict', change.key, kind }
+  end
+end
+
+for _, change in ipairs(changes) do
+  local segmentKey = ns .. 'segment:' .. change.key
+  local generation = redis.call('HGET', segmentKey, 'generation')
+  if generation == false then
+    generation = redis.call('HINCRBY', ns .. 'generations', change.key, 1)
+    redis.call('HSET', segmentKey, 'kind', change.kind, 'generation', generation, 'creationDate', now,
+      'external', change.external)
+    redis.call('ZADD', ns .. 'segments', 0, change.key)
+  end
+  redis.call('HSET', segmentKey, 'name', change.name, 'lastModifiedDate', now)
+  if change.link ~= '' then redis.call('HSET', segmentKey, 'externalLink', change.link) end
+  local ref = change.key .. '.g' .. generation
+  local membersKey = ns .. 'members:' .. ref
+  for i = change.first, change.last, 3 do
+    if ARGV[i] == '1' then
+      redis.call('ZADD', membersKey, 0, ARGV[i + 1])
+      redis.call('SADD', includePrefix .. ARGV[i + 2], ref)
+    else
+      redis.call('ZREM', membersKey, ARGV[i + 1])
+      redis.call('SREM', includePrefix .. ARGV[i + 2], ref)
+    end
+  end
+end
+
+-- Never move the SDK's freshness mark backwards when receivers' clocks disagree.
+if tonumber(syncedAt) > tonumber(redis.call('GET', syncedOnKey) or '0') then
+  redis.call('SET', syncedOnKey, syncedAt)
+end
+
+local result = { 'ok' }
+for c, change in ipairs(changes) do result[c + 1] = record(ns, change.key) end
+return result
+`
+
+/** ARGV: ns, segmentKey. */
+const LUA_GET = `${LUA_RECORD}
+return record(ARGV[1], ARGV[2])
+`
+
+/** ARGV: ns, offset, limit. Returns { totalCount, records… } from one consistent snapshot. */
+const LUA_LIST = `${LUA_RECORD}
+local ns, offset, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local result = { redis.call('ZCARD', ns .. 'segments') }
+if limit <= 0 then return result end
+for _, key in ipairs(redis.call('ZRANGE', ns .. 'segments', offset, offset + limit - 1)) do
+  result[#result + 1] = record(ns, key)
+end
+return result
+`
+
+/** ARGV: ns, segmentKey, contextKey. */
+const LUA_IS_INCLUDED = `
+local ns, key = ARGV[1], ARGV[2]
+local generation = redis.call('HGET', ns .. 'segment:' .. key, 'generation')
+if generation == false then return 0 end
+if redis.call('ZSCORE', ns .. 'members:' .. key .. '.g' .. generation, ARGV[3]) then return 1 end
+return 0
+`
+
+/**
+ * ARGV: ns, segmentKey, synchronizedOnKey, syncedAt. The generation counter stays behind, so a
+ * re-created segment gets generation + 1 and the SDK stops matching the old `<key>.g<n>` refs at
+ * once; the old member set is parked for the sweeper instead of being walked here.
+ */
+const LUA_DELETE = `
+local ns, key, syncedOnKey, syncedAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local segmentKey = ns .. 'segment:' .. key
+local generation = redis.call('HGET', segmentKey, 'generation')
+if generation == false then return 0 end
+redis.call('DEL', segmentKey)
+redis.call('ZREM', ns .. 'segments', key)
+local ref = key .. '.g' .. generation
+local membersKey = ns .. 'members:' .. ref
+if redis.call('EXISTS', membersKey) == 1 then
+  redis.call('RENAME', membersKey, ns .. 'garbage:' .. ref)
+  redis.call('SADD', ns .. 'garbage', ref)
+end
+if tonumber(syncedAt) > tonumber(redis.call('GET', syncedOnKey) or '0') then
+  redis.call('SET', syncedOnKey, syncedAt)
+end
+return 1
+`
+
+type ScriptArg = string | number
+type Script = (...args: ScriptArg[]) => Promise<unknown>
+
+interface ScriptedRedis extends Redis {
+  syncedSegmentsApply: Script
+  syncedSegmentsGet: Script
+  syncedSegmentsList: Script
+  syncedSegmentsIsIncluded: Script
+  syncedSegmentsDelete: Script
+}
+
+/** Raw record as the scripts return it: key, includedCount, flat HGETALL. */
+type RawRecord = [string, number, string[]]
+
+interface Layout {
+  includePrefix: string
+  synchronizedOn: string
+  ns: string
+}
+
+function layoutOf(env: EnvironmentRef): Layout {
+  const prefix = env.redisPrefix ?? DEFAULT_PREFIX
+  // Encoded so that e.g. project `a/b` + environment `c` and project `a` + environment `b/c` differ.
+  const scope = `${encodeURIComponent(env.projectKey)}/${encodeURIComponent(env.environmentKey)}`
+  return {
+    includePrefix: `${prefix}:big_segment_include:`,
+    synchronizedOn: `${prefix}:big_segments_synchronized_on`,
+    ns: `${prefix}:synced_segments:${scope}:`
+  }
+}
+
+/** The hash LaunchDarkly's SDKs look context keys up by: base64(sha256(utf8 key)). */
+export function contextKeyHash(contextKey: string): string {
+  return createHash('sha256').update(contextKey, 'utf8').digest('base64')
+}
+
+function toRecord([key, includedCount, fields]: RawRecord): SegmentRecord {
+  const hash: Record<string, string> = {}
+  for (let i = 0; i < fields.length; i += 2) hash[fields[i]] = fields[i + 1]
+  const record: SegmentRecord = {
+    key,
+    name: hash.name,
+    unbounded: true,
+    unboundedContextKind: hash.kind,
+    generation: Number(hash.generation),
+    creationDate: Number(hash.creationDate),
+    lastModifiedDate: Number(hash.lastModifiedDate),
+    _external: hash.external,
+    includedCount
+  }
+  if (hash.externalLink !== undefined) record._externalLink = hash.externalLink
+  return record
+}
+
+/** Redis answers that mean "not available right now" rather than "this request is wrong". */
+const TRANSIENT_REPLIES = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|MISCONF|NOREPLICAS|TRYAGAIN|CLUSTERDOWN)\b/
+
+/**
+ * Connection trouble (refused, closed, timed out, offline) becomes a 503; typed errors pass through;
+ * any other Redis reply error is a bug or foreign data under our prefix and stays a 500.
+ */
+function storeError(err: unknown, where: string): Error {
+  if (err instanceof HttpError) return err
+  const error = err instanceof Error ? err : new Error(String(err))
+  if (error.name === 'ReplyError' && !TRANSIENT_REPLIES.test(error.message)) return error
+  return new StoreUnavailableError(`Redis store unavailable (${where}): ${error.message}`)
+}
+
+/** host:port[/db] of a Redis URL, without credentials, for messages. */
+function describe(url: string): string {
+  try {
+    const parsed = new URL(url)
+    return `${parsed.hostname}:${parsed.port || 6379}${parsed.pathname.length > 1 ? parsed.pathname : ''}`
+  } catch {
+    return 'redis'
+  }
+}
+
+class RedisSegmentStore implements SegmentStore {
+  private sweeping: Promise<void> = Promise.resolve()
+  private closing = false
+
+  constructor(
+    private readonly redis: ScriptedRedis,
+    private readonly where: string
+  ) {}
+
+  private async run<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command()
+    } catch (err) {
+      throw storeError(err, this.where)
+    }
+  }
+
+  async apply(env: EnvironmentRef, changes: SegmentChange[], options: ApplyOptions): Promise<ApplyResult> {
+    const { includePrefix, synchronizedOn, ns } = layoutOf(env)
+    const now = options.now ?? Date.now()
+    // One flat argument list: a 1000-op request is a single round trip. Lua has no sha256, so the
+    // SDK's hashes are computed here.
+    const args: ScriptArg[] = [
+      includePrefix,
+      synchronizedOn,
+      ns,
+      now,
+      Date.now(),
+      options.allowCreate ? '1' : '0',
+      changes.length
+    ]
+    for (const change of changes) {
+      args.push(
+        change.segmentKey,
+        change.name,
+        change.contextKind,
+        change.integrationKey,
+        change.externalLink ?? '',
+        change.ops.length
+      )
+      for (const op of change.ops) args.push(op.included ? '1' : '0', op.contextKey, contextKeyHash(op.contextKey))
+    }
+    const reply = (await this.run(() => this.redis.syncedSegmentsApply(...args))) as [string, ...unknown[]]
+    const [status, ...rest] = reply
+    if (status === 'conflict') {
+      const [segmentKey, existingKind] = rest as [string, string]
+      throw new ConflictError(
+        `Segment ${segmentKey} exists with context kind '${existingKind}'; its context kind cannot change`
+      )
+    }
+    if (status === 'forbidden') {
+      throw new ForbiddenError(
+        `Segment ${String(rest[0])} does not exist and the token may not create segments (createSegment)`
+      )
+    }
+    return { segments: (rest as RawRecord[]).map(toRecord) }
+  }
+
+  async listSegments(
+    env: EnvironmentRef,
+    page: { limit: number; offset: number }
+  ): Promise<Page<SegmentRecord>> {
+    const { ns } = layoutOf(env)
+    const [totalCount, ...records] = (await this.run(() =>
+      this.redis.syncedSegmentsList(ns, Math.max(0, page.offset), page.limit)
+    )) as [number, ...RawRecord[]]
+    return { items: records.map(toRecord), totalCount }
+  }
+
+  async getSegment(env: EnvironmentRef, segmentKey: string): Promise<SegmentRecord | undefined> {
+    const raw = (await this.run(() => this.redis.syncedSegmentsGet(layoutOf(env).ns, segmentKey))) as RawRecord | null
+    return raw ? toRecord(raw) : undefined
+  }
+
+  async isIncluded(env: EnvironmentRef, segmentKey: string, contextKey: string): Promise<boolean> {
+    const { ns } = layoutOf(env)
+    return (await this.run(() => this.redis.syncedSegmentsIsIncluded(ns, segmentKey, contextKey))) === 1
+  }
+
+  async *members(
+    env: EnvironmentRef,
+    segmentKey: string,
+    options: { after?: string; limit?: number }
+  ): AsyncIterable<string> {
+    const { ns } = layoutOf(env)
+    const generation = await this.run(() => this.redis.hget(`${ns}segment:${segmentKey}`, 'generation'))
+    if (generation === null) return
+    const membersKey = `${ns}members:${segmentKey}.g${generation}`
+    let remaining = options.limit ?? Number.POSITIVE_INFINITY
+    // Equal scores make ZRANGEBYLEX a byte-wise cursor: '(' excludes the bound itself.
+    let min = options.after === undefined ? '-' : `(${options.after}`
+    while (remaining > 0) {
+      const count = Math.min(MEMBER_PAGE, remaining)
+      const page = await this.run(() => this.redis.zrangebylex(membersKey, min, '+', 'LIMIT', 0, count))
+      yield* page
+      if (page.length < count) return
+      remaining -= page.length
+      min = `(${page[page.length - 1]}`
+    }
+  }
+
+  async deleteSegment(env: EnvironmentRef, segmentKey: string): Promise<boolean> {
+    const layout = layoutOf(env)
+    const deleted =
+      (await this.run(() =>
+        this.redis.syncedSegmentsDelete(layout.ns, segmentKey, layout.synchronizedOn, Date.now())
+      )) === 1
+    if (deleted) this.sweepLater(layout)
+    return deleted
+  }
+
+  async ping(): Promise<void> {
+    await this.run(() => this.redis.ping())
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    await this.sweeping
+    // quit() fails while disconnected (no offline queue); disconnect() then stops reconnecting.
+    await this.redis.quit().catch(() => this.redis.disconnect())
+  }
+
+  /**
+   * Removes deleted generations' refs from the include sets in the background. Stale refs never
+   * match (the SDK asks for the current generation), so this only reclaims memory; anything left by
+   * a crash or an outage is picked up by the environment's next sweep.
+   */
+  private sweepLater(layout: Layout): void {
+    this.sweeping = this.sweeping.then(() => this.sweep(layout)).catch(() => undefined)
+  }
+
+  private async sweep({ ns, includePrefix }: Layout): Promise<void> {
+    const garbage = `${ns}garbage`
+    while (!this.closing) {
+      const ref = await this.redis.srandmember(garbage)
+      if (ref === null) return
+      const parked = `${garbage}:${ref}`
+      // ZPOPMIN hands each member to exactly one sweeper when several receivers sweep at once.
+      for (;;) {
+        if (this.closing) return
+        const popped = await this.redis.zpopmin(parked, SWEEP_PAGE)
+        if (popped.length === 0) break
+        const pipeline = this.redis.pipeline()
+        for (let i = 0; i < popped.length; i += 2) pipeline.srem(includePrefix + contextKeyHash(popped[i]), ref)
+        await pipeline.exec()
+      }
+      await this.redis.srem(garbage, ref)
+    }
+  }
+}
+
+/**
+ * Opens the Redis store. Rejects with `StoreUnavailableError` when Redis cannot be reached within
+ * `connectTimeoutMs`. Afterwards, while Redis is down, calls fail fast with `StoreUnavailableError`
+ * (nothing is queued or replayed later), and the client reconnects on its own.
+ */
+export async function openRedisStore(options: RedisStoreOptions): Promise<SegmentStore> {
+  const connectTimeoutMs = options.connectTimeoutMs ?? 2_000
+  const where = describe(options.url)
+  const redis = new Redis(options.url, {
+    lazyConnect: true,
+    connectTimeout: connectTimeoutMs,
+    commandTimeout: options.commandTimeoutMs ?? 5_000,
+    // Fail fast instead of queueing: a queued write could land after its request already got a 503.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1_000)
+  }) as ScriptedRedis
+  // Failures surface through the rejected commands; without a listener ioredis logs every retry.
+  redis.on('error', () => undefined)
+  redis.defineCommand('syncedSegmentsApply', { numberOfKeys: 0, lua: LUA_APPLY })
+  redis.defineCommand('syncedSegmentsGet', { numberOfKeys: 0, lua: LUA_GET })
+  redis.defineCommand('syncedSegmentsList', { numberOfKeys: 0, lua: LUA_LIST })
+  redis.defineCommand('syncedSegmentsIsIncluded', { numberOfKeys: 0, lua: LUA_IS_INCLUDED })
+  redis.defineCommand('syncedSegmentsDelete', { numberOfKeys: 0, lua: LUA_DELETE })
+
+  try {
+    await redis.connect()
+  } catch (err) {
+    redis.disconnect()
+    throw storeError(err, where)
+  }
+  return new RedisSegmentStore(redis, where)
+}
