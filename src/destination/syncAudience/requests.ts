@@ -1,0 +1,207 @@
+/**
+ * Pure: Engage event payloads → the request bodies LaunchDarkly's `segment-audiences` endpoint
+ * takes, and for every event either the request that carries its final membership or the reason
+ * it was rejected. No I/O here; sending lives in ./send.ts.
+ */
+import type { Payload } from './generated-types'
+
+export const MIN_BATCH_SIZE = 1
+export const MAX_BATCH_SIZE = 10000
+export const DEFAULT_BATCH_SIZE = 1000
+/** The receiver rejects a whole request over one longer member ID, so catch it per event here. */
+export const MAX_CONTEXT_KEY_LENGTH = 1024
+
+export const CONTEXT_KEY_PRIORITIES = [
+  'user_id_only',
+  'user_id_then_email',
+  'user_id_then_anonymousId',
+  'user_id_then_email_then_anonymousId',
+  'email_only'
+] as const
+export type ContextKeyPriority = (typeof CONTEXT_KEY_PRIORITIES)[number]
+
+type IdentifierField = 'segment_user_id' | 'user_email' | 'segment_anonymous_id'
+
+const PRIORITY_FIELDS: Readonly<Record<ContextKeyPriority, readonly IdentifierField[]>> = {
+  user_id_only: ['segment_user_id'],
+  user_id_then_email: ['segment_user_id', 'user_email'],
+  user_id_then_anonymousId: ['segment_user_id', 'segment_anonymous_id'],
+  user_id_then_email_then_anonymousId: ['segment_user_id', 'user_email', 'segment_anonymous_id'],
+  email_only: ['user_email']
+}
+
+const SUPPORTED_COMPUTATION_ACTIONS: readonly string[] = ['audience', 'journey_step']
+const CONTEXT_KIND_PATTERN = /^[A-Za-z0-9._-]+$/
+
+export interface CohortMember {
+  userId: string
+  cohortName: string
+  cohortId: string
+  value: boolean
+}
+
+export interface SegmentAudiencesBody {
+  environmentId: string
+  contextKind: string
+  batch: CohortMember[]
+}
+
+/** Where one input event ended up: the index of its request in `requests`, or why it was rejected. */
+export type EventRoute = { request: number; member: CohortMember } | { rejected: string }
+
+export interface SyncPlan {
+  requests: SegmentAudiencesBody[]
+  /** One entry per input payload, in input order. */
+  routes: EventRoute[]
+}
+
+export interface PlanOptions {
+  /** The environment's client-side ID, sent as `environmentId`. */
+  clientId: string
+}
+
+/** `ld_segment_test` → `Ld segment test`: Engage keys are snake_case, LaunchDarkly shows names. */
+export function toCohortName(audienceKey: string): string {
+  const words = audienceKey.replace(/[_\s]+/g, ' ').trim().toLowerCase()
+  if (!words) return audienceKey
+  return words.charAt(0).toUpperCase() + words.slice(1)
+}
+
+/** LaunchDarkly's rule for a context kind; `kind` and `multi` are reserved. */
+export function contextKindProblem(kind: unknown): string | undefined {
+  if (typeof kind !== 'string' || kind === '') return 'context_kind is missing'
+  if (kind === 'kind' || kind === 'multi') return `context_kind "${kind}" is reserved by LaunchDarkly`
+  if (!CONTEXT_KIND_PATTERN.test(kind)) {
+    return `context_kind "${kind}" is invalid: only letters, digits, '.', '_' and '-' are allowed`
+  }
+  return undefined
+}
+
+function nonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.trim() !== ''
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'missing'
+  return `${JSON.stringify(value)} (${value === null ? 'null' : typeof value})`
+}
+
+function pickContextKey(payload: Payload): { key: string } | { problem: string } {
+  const priority = payload.context_key as ContextKeyPriority
+  const candidates = PRIORITY_FIELDS[priority]
+  if (!candidates) {
+    return { problem: `context_key must be one of ${CONTEXT_KEY_PRIORITIES.join(', ')}; got "${payload.context_key}"` }
+  }
+  for (const field of candidates) {
+    const value = payload[field]
+    if (nonEmptyString(value)) {
+      if (value.length > MAX_CONTEXT_KEY_LENGTH) {
+        return { problem: `context key from ${field} is longer than ${MAX_CONTEXT_KEY_LENGTH} characters` }
+      }
+      return { key: value }
+    }
+  }
+  return {
+    problem: `no context key: context_key is "${priority}" and ${candidates.join(', ')} ${
+      candidates.length === 1 ? 'is' : 'are all'
+    } missing or empty`
+  }
+}
+
+function batchSizeOf(payload: Payload): number | string {
+  const size = payload.batch_size ?? DEFAULT_BATCH_SIZE
+  if (!Number.isInteger(size) || size < MIN_BATCH_SIZE || size > MAX_BATCH_SIZE) {
+    return `batch_size must be an integer from ${MIN_BATCH_SIZE} to ${MAX_BATCH_SIZE}; got ${JSON.stringify(size)}`
+  }
+  return size
+}
+
+interface Accepted {
+  kind: string
+  member: CohortMember
+  batchSize: number
+}
+
+/** Validates one payload; never guesses a membership or a key. */
+function acceptPayload(payload: Payload): Accepted | { rejected: string } {
+  const action = payload.segment_computation_action
+  if (!SUPPORTED_COMPUTATION_ACTIONS.includes(action)) {
+    return {
+      rejected: `segment_computation_action must be "audience" or "journey_step" (an Engage audience or journey event); got ${describeValue(action)}`
+    }
+  }
+  const audienceId = payload.segment_audience_id
+  if (!nonEmptyString(audienceId)) return { rejected: 'segment_audience_id (the Engage audience ID) is missing or empty' }
+  const audienceKey = payload.segment_audience_key
+  if (!nonEmptyString(audienceKey)) {
+    return { rejected: 'segment_audience_key (the Engage audience key) is missing or empty' }
+  }
+  const kindProblem = contextKindProblem(payload.context_kind)
+  if (kindProblem) return { rejected: kindProblem }
+
+  const traits = payload.traits_or_props
+  const membership =
+    traits !== null && typeof traits === 'object' && Object.prototype.hasOwnProperty.call(traits, audienceKey)
+      ? traits[audienceKey]
+      : undefined
+  if (typeof membership !== 'boolean') {
+    return {
+      rejected: `membership traits_or_props["${audienceKey}"] must be true or false; got ${describeValue(membership)}`
+    }
+  }
+
+  const picked = pickContextKey(payload)
+  if ('problem' in picked) return { rejected: picked.problem }
+
+  const batchSize = batchSizeOf(payload)
+  if (typeof batchSize === 'string') return { rejected: batchSize }
+
+  return {
+    kind: payload.context_kind,
+    batchSize,
+    member: { userId: picked.key, cohortName: toCohortName(audienceKey), cohortId: audienceId, value: membership }
+  }
+}
+
+/**
+ * Builds the requests for a batch of payloads (`perform` passes a batch of one).
+ *
+ * - One request per context kind (and per `batch_size` members); audiences share requests.
+ * - The last event for a (kind, audience, context key) wins; earlier ones route to its request.
+ * - Members keep the order of the events that produced them.
+ */
+export function buildSyncRequests(payloads: readonly Payload[], options: PlanOptions): SyncPlan {
+  const accepted = payloads.map(acceptPayload)
+  // (kind, audience, context key) of each accepted event, and the last event holding each one.
+  const identities = accepted.map((entry) =>
+    'rejected' in entry ? undefined : JSON.stringify([entry.kind, entry.member.cohortId, entry.member.userId])
+  )
+  const winnerOf = new Map<string, number>()
+  identities.forEach((identity, index) => identity !== undefined && winnerOf.set(identity, index))
+
+  // The smallest configured size rules: every payload of a batch comes from one mapping anyway.
+  let batchSize = MAX_BATCH_SIZE
+  for (const entry of accepted) if (!('rejected' in entry)) batchSize = Math.min(batchSize, entry.batchSize)
+
+  const requests: SegmentAudiencesBody[] = []
+  const openRequestByKind = new Map<string, number>()
+  const requestOfWinner = new Map<number, number>()
+  accepted.forEach((entry, index) => {
+    if ('rejected' in entry || winnerOf.get(identities[index] as string) !== index) return
+    let requestIndex = openRequestByKind.get(entry.kind)
+    if (requestIndex === undefined || requests[requestIndex].batch.length >= batchSize) {
+      requestIndex = requests.push({ environmentId: options.clientId, contextKind: entry.kind, batch: [] }) - 1
+      openRequestByKind.set(entry.kind, requestIndex)
+    }
+    requests[requestIndex].batch.push(entry.member)
+    requestOfWinner.set(index, requestIndex)
+  })
+
+  const routes = accepted.map((entry, index): EventRoute => {
+    if ('rejected' in entry) return { rejected: entry.rejected }
+    const winner = winnerOf.get(identities[index] as string) as number
+    return { request: requestOfWinner.get(winner) as number, member: (accepted[winner] as Accepted).member }
+  })
+
+  return { requests, routes }
+}
