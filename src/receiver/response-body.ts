@@ -1,0 +1,122 @@
+/**
+ * `jsonResponseBody` templates (§B3): Handlebars, but every value lands in the output JSON-escaped
+ * and never HTML-escaped, so the output is valid JSON whatever the strings contain.
+ *
+ * Handlebars' runtime escapes `{{x}}` with a fixed HTML escaper that an instance cannot replace, so
+ * templates are compiled with `noEscape` (no HTML escaping for `{{x}}` nor `{{{x}}}`) and the values
+ * are escaped on the way in instead: strings of the context are JSON-escaped when read (lazily,
+ * through a read-only view, so a large request body costs nothing unless the template reads it),
+ * and `#each` hands out escaped `@key`s. Both `{{x}}` and `{{{x}}}` thus print escaped strings.
+ */
+import Handlebars from 'handlebars'
+import { HttpError } from '../errors'
+import type { CompiledIntegration } from './integrations/compile'
+import type { ResponseContext } from './integrations/types'
+
+export type ResponseTemplate = (context: unknown) => string
+
+const TEMPLATE_OPTIONS = { noEscape: true, strict: false } as const
+const hb = Handlebars.create()
+const hasOwn = Object.prototype.hasOwnProperty
+
+/** JSON string contents without the surrounding quotes. */
+function escapeString(value: string): string {
+  return JSON.stringify(value).slice(1, -1)
+}
+
+const escapingView: ProxyHandler<object> = {
+  get(target, property, receiver) {
+    const value: unknown = Reflect.get(target, property, receiver)
+    return typeof property === 'string' && hasOwn.call(target, property) ? escapeValue(value) : value
+  },
+  // The view is for reading only; a helper must not write escaped values back into the body.
+  set: () => false,
+  defineProperty: () => false,
+  deleteProperty: () => false
+}
+
+function escapeValue(value: unknown): unknown {
+  if (typeof value === 'string') return escapeString(value)
+  if (typeof value === 'object' && value !== null) return new Proxy(value, escapingView)
+  return value
+}
+
+// `@key` comes from the object's own keys, not its values: escape it where `#each` hands it out.
+const builtinEach = hb.helpers.each
+hb.registerHelper('each', function (this: unknown, context: unknown, options: Handlebars.HelperOptions) {
+  const fn = options.fn
+  const escapingFn = Object.assign(
+    (value: unknown, runtimeOptions?: { data?: Record<string, unknown>; blockParams?: unknown[] }) => {
+      if (runtimeOptions === undefined) return fn(value)
+      const { data, blockParams } = runtimeOptions
+      return fn(value, {
+        ...runtimeOptions,
+        data: data && { ...data, key: escapeKey(data.key) },
+        blockParams: blockParams && [blockParams[0], escapeKey(blockParams[1])]
+      })
+    },
+    fn
+  )
+  return builtinEach.call(this, context, { ...options, fn: escapingFn })
+})
+
+function escapeKey(key: unknown): unknown {
+  return typeof key === 'string' ? escapeString(key) : key
+}
+
+const SAMPLE_CONTEXTS: ResponseContext[] = [
+  {
+    requestBody: {},
+    statusCode: 200,
+    errorMessage: '',
+    projectKey: 'default',
+    environmentKey: 'production',
+    segmentKey: 'segment',
+    segmentUrl: 'http://localhost/segment'
+  },
+  {
+    requestBody: {},
+    statusCode: 400,
+    errorMessage: 'error',
+    projectKey: '',
+    environmentKey: '',
+    segmentKey: '',
+    segmentUrl: ''
+  }
+]
+
+/**
+ * Compiles a `jsonResponseBody` eagerly: Handlebars compiles lazily on first render, so two trial
+ * renders (success and error) make syntax errors and unknown helpers surface at load. Throws then.
+ */
+export function compileResponseTemplate(source: string): ResponseTemplate {
+  const template = hb.compile(source, TEMPLATE_OPTIONS)
+  for (const context of SAMPLE_CONTEXTS) template(escapeValue(context))
+  return template
+}
+
+/**
+ * Renders the integration's `jsonResponseBody` (undefined when it has none). Throws
+ * `HttpError(500, 'invalid_response_template')` when the output is not valid JSON.
+ */
+export function renderResponseBody(integration: CompiledIntegration, ctx: ResponseContext): string | undefined {
+  const template = integration.responseTemplate
+  if (template === undefined) return undefined
+  let output: string
+  try {
+    output = template(escapeValue(ctx))
+  } catch (err) {
+    throw invalidTemplate(integration, 'jsonResponseBody failed to render', err)
+  }
+  try {
+    JSON.parse(output)
+  } catch (err) {
+    throw invalidTemplate(integration, 'jsonResponseBody did not render valid JSON', err)
+  }
+  return output
+}
+
+function invalidTemplate(integration: CompiledIntegration, what: string, err: unknown): HttpError {
+  const reason = err instanceof Error ? err.message : String(err)
+  return new HttpError(500, 'invalid_response_template', `${integration.key}: ${what}: ${reason}`)
+}
