@@ -1,8 +1,9 @@
 /**
  * Generates src/destination/**\/generated-types.ts from the field definitions, the way Segment's
  * action-destinations does: fields → JSON schema (actions-core) → TypeScript
- * (json-schema-to-typescript). `npm run generate-types` writes the files; the test in
- * __tests__/destination/generated-types.test.ts fails when they are stale.
+ * (json-schema-to-typescript). `npm run generate-types` writes the files; with `--print` it writes
+ * them as JSON to stdout instead, which __tests__/destination/generated-types.test.ts compares
+ * with the committed files (in a child process: prettier's dynamic import does not run under jest).
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -40,7 +41,12 @@ export async function generateTypes(): Promise<Record<string, string>> {
 }
 
 async function main(): Promise<void> {
-  for (const [path, content] of Object.entries(await generateTypes())) {
+  const files = await generateTypes()
+  if (process.argv.includes('--print')) {
+    process.stdout.write(JSON.stringify(files))
+    return
+  }
+  for (const [path, content] of Object.entries(files)) {
     writeFileSync(join(ROOT, path), content)
     console.log(`wrote ${path}`)
   }
