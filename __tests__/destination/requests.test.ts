@@ -110,6 +110,7 @@ describe('buildSyncRequests: one event', () => {
 })
 
 describe('buildSyncRequests: context key priority', () => {
+  const noIdentifiers = { segment_user_id: undefined, segment_anonymous_id: undefined }
   const ids = { segment_user_id: 'uid', user_email: 'e@example.com', segment_anonymous_id: 'anon' }
   it.each([
     ['user_id_only', ids, 'uid'],
@@ -122,7 +123,7 @@ describe('buildSyncRequests: context key priority', () => {
     ['email_only', ids, 'e@example.com']
   ] as const)('%s with %j → %s', (priority, identifiers, key) => {
     const plan = buildSyncRequests(
-      [payload({ segment_user_id: undefined, segment_anonymous_id: undefined, ...identifiers, context_key: priority })],
+      [payload({ ...noIdentifiers, ...identifiers, context_key: priority })],
       options
     )
     expect(plan.requests[0].batch[0].userId).toBe(key)
@@ -134,7 +135,7 @@ describe('buildSyncRequests: context key priority', () => {
     ['email_only', { segment_user_id: 'uid' }, /user_email is missing or empty/]
   ] as const)('%s rejects %j: never sent without a key', (priority, identifiers, message) => {
     const plan = buildSyncRequests(
-      [payload({ segment_user_id: undefined, segment_anonymous_id: undefined, ...identifiers, context_key: priority })],
+      [payload({ ...noIdentifiers, ...identifiers, context_key: priority })],
       options
     )
     expect(plan.requests).toEqual([])
