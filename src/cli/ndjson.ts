@@ -1,0 +1,50 @@
+/**
+ * Streaming NDJSON reader: one Segment event per line, read with constant memory whatever the
+ * file size. A line that is not a JSON object is reported with its number and the replay goes on.
+ */
+import { createReadStream } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { Readable } from 'node:stream'
+import type { SegmentEvent } from '@segment/actions-core'
+import type { EventRecord } from '../replay/types'
+
+export type { EventRecord }
+
+/** Parses one line; blank lines yield nothing (editors leave them at the end of files). */
+export function parseNdjsonLine(text: string, line: number): EventRecord | undefined {
+  if (text.trim() === '') return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
+    return { line, error: `invalid JSON: ${(err as Error).message}` }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { line, error: `expected a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value}` }
+  }
+  return { line, event: value as SegmentEvent }
+}
+
+/** Reads a stream or any async source of text chunks (a chunk may hold part of a line or many). */
+export async function* readNdjson(input: Readable | AsyncIterable<string>): AsyncGenerator<EventRecord> {
+  const stream = input instanceof Readable ? input : Readable.from(input)
+  const lines = createInterface({ input: stream, crlfDelay: Infinity })
+  let line = 0
+  for await (const text of lines) {
+    line += 1
+    const record = parseNdjsonLine(text, line)
+    if (record) yield record
+  }
+}
+
+export function readNdjsonFile(path: string): AsyncGenerator<EventRecord> {
+  return readNdjson(createReadStream(path, { encoding: 'utf8' }))
+}
+
+/** Counts non-blank lines (the progress bar's total) without holding the file in memory. */
+export async function countNdjsonLines(path: string): Promise<number> {
+  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity })
+  let count = 0
+  for await (const text of lines) if (text.trim() !== '') count += 1
+  return count
+}
