@@ -1,0 +1,148 @@
+/**
+ * `synced-segments demo`: the main job end to end on the embedded default. A receiver on SQLite in
+ * a temporary directory, the bundled Engage fixtures replayed through the destination over HTTP,
+ * then the resulting segments and a few membership checks whose answers come from the events.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
+import type { Command } from 'commander'
+import type { JSONObject, SegmentEvent } from '@segment/actions-core'
+import { SEGMENT_AUDIENCES_PATH } from '../destination/endpoints'
+import { createReceiver, type Receiver } from '../receiver/index'
+import { replayEvents, type ReplaySummary } from '../replay'
+import { replayFailed } from './replay'
+import { membershipStories, pickChecks, type Check } from '../replay/stories'
+import { readNdjsonFile } from './ndjson'
+import { formatSegmentTable, isIncluded, listAllSegments, segmentMembers, type ReceiverTarget } from './segments'
+
+/** `fixtures/` sits two levels up from both src/cli (ts-node) and dist/cli (compiled). */
+export const ENGAGE_FIXTURES_DIR = join(__dirname, '..', '..', 'fixtures', 'engage')
+
+/** Each Engage space is its own Segment source with its own mapping (see fixtures/engage/README.md). */
+export const DEMO_REPLAYS: ReadonlyArray<{ file: string; space: string; mapping: JSONObject }> = [
+  { file: 'demo.ndjson', space: 'people', mapping: {} },
+  { file: 'demo-organizations.ndjson', space: 'organizations', mapping: { context_kind: 'organization' } }
+]
+
+/** Small batches, so the demo goes through several `onBatch` calls in order. */
+const DEMO_BATCH_SIZE = 40
+const FIRST_MEMBERS = 3
+const INTEGRATION_KEY = SEGMENT_AUDIENCES_PATH.split('/').pop() as string
+
+export interface DemoOptions {
+  fixturesDir?: string
+  /** Keep the temporary data directory (its path is printed). */
+  keep?: boolean
+}
+
+function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`
+}
+
+function statusList(statuses: Record<string, number>): string {
+  return Object.entries(statuses)
+    .map(([status, count]) => `${status} ×${count}`)
+    .join(', ')
+}
+
+function replayLine(file: string, space: string, kind: string, summary: ReplaySummary): string {
+  const rejected = summary.rejected.reduce((sum, r) => sum + r.count, 0)
+  const parts = [
+    plural(summary.eventsRead, 'event'),
+    plural(summary.batches, 'batch', 'batches'),
+    `${plural(summary.requests, 'request')} (${statusList(summary.requestStatuses) || 'none'})`,
+    `${rejected} rejected`,
+    ...(summary.malformedLines ? [`${plural(summary.malformedLines, 'malformed line')} skipped`] : [])
+  ]
+  return `  ${file.padEnd(27)} ${`${space} → ${kind}`.padEnd(30)} ${parts.join(' · ')}`
+}
+
+async function readEvents(path: string): Promise<SegmentEvent[]> {
+  const events: SegmentEvent[] = []
+  for await (const record of readNdjsonFile(path)) if ('event' in record) events.push(record.event)
+  return events
+}
+
+/** Runs the demo, writing to `out`; resolves to the exit status. */
+export async function runDemo(out: { write(text: string): unknown }, options: DemoOptions = {}): Promise<number> {
+  const fixturesDir = options.fixturesDir ?? ENGAGE_FIXTURES_DIR
+  const dataDir = mkdtempSync(join(tmpdir(), 'synced-segments-demo-'))
+  const print = (...lines: string[]) => out.write(`${lines.join('\n')}\n`)
+  let receiver: Receiver | undefined
+  try {
+    receiver = await createReceiver({ dataDir, logger: false })
+    await receiver.app.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = receiver.app.server.address() as AddressInfo
+    const baseUrl = `http://127.0.0.1:${port}`
+    const credentials = receiver.credentials
+    if (!credentials) throw new Error('the demo receiver has no development credentials')
+    const target: ReceiverTarget = {
+      baseUrl,
+      apiKey: credentials.token,
+      project: credentials.projectKey,
+      environment: credentials.environmentKey
+    }
+
+    print(
+      'synced-segments demo: Engage audiences → destination → receiver',
+      `  receiver  ${baseUrl}  (SQLite in ${dataDir})`,
+      '',
+      'Replaying Engage events through the destination (preset "Sync Engage Audience to LaunchDarkly"):'
+    )
+    let failed = false
+    const checks: Array<Check & { kind: string }> = []
+    for (const replay of DEMO_REPLAYS) {
+      const path = join(fixturesDir, replay.file)
+      const kind = String(replay.mapping.context_kind ?? 'user')
+      const summary = await replayEvents(readNdjsonFile(path), {
+        settings: { apiKey: credentials.token, clientId: credentials.clientSideId, apiBaseUrl: baseUrl },
+        batchSize: DEMO_BATCH_SIZE,
+        mapping: replay.mapping
+      })
+      failed ||= replayFailed(summary)
+      print(replayLine(basename(path), replay.space, kind, summary))
+      const picked = pickChecks(membershipStories(await readEvents(path)))
+      checks.push(...picked.slice(0, replay === DEMO_REPLAYS[0] ? 3 : 1).map((check) => ({ ...check, kind })))
+    }
+    print('  (rejected: events without a user ID or a boolean membership, and one page view — see fixtures/engage/README.md)')
+
+    const segments = await listAllSegments(target)
+    const rows = []
+    for (const segment of segments) {
+      const firstMembers: string[] = []
+      for await (const member of segmentMembers(target, segment.key, FIRST_MEMBERS)) firstMembers.push(member)
+      rows.push({ segment, firstMembers })
+    }
+    print('', `Segments in ${target.project}/${target.environment}:`, ...formatSegmentTable(rows).map((line) => `  ${line}`))
+
+    print('', 'Membership checks (expected from the events, read back over HTTP):')
+    let passed = 0
+    for (const { story, because, kind } of checks) {
+      const segmentKey = `${INTEGRATION_KEY}-${story.audienceId}`
+      const included = await isIncluded(target, segmentKey, story.contextKey)
+      const ok = included === story.included
+      if (ok) passed += 1
+      const verdict = included ? 'is in' : 'is not in'
+      print(`  ${ok ? '✓' : '✗'} ${story.contextKey} (${kind}) ${verdict} ${story.audienceKey}: ${because}`)
+    }
+    const allPassed = passed === checks.length && !failed
+    print('', `${segments.length} segments, ${passed}/${checks.length} checks passed.${allPassed ? '' : ' Something is wrong.'}`)
+    if (options.keep) print(`Data kept in ${dataDir}`)
+    return allPassed ? 0 : 1
+  } finally {
+    await receiver?.close()
+    if (!options.keep) rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('demo')
+    .description('start a receiver on SQLite in a temporary directory, replay the bundled Engage events, show the segments')
+    .option('--keep', 'keep the temporary data directory')
+    .action(async (options: { keep?: boolean }) => {
+      process.exitCode = await runDemo(process.stdout, { keep: options.keep })
+    })
+}
