@@ -21,6 +21,10 @@ export interface RedisServer {
   start(): Promise<void>
   /** Shuts it down cleanly (SIGTERM) and starts it again on the same port. */
   restart(): Promise<void>
+  /** Freezes the process (SIGSTOP): connections stay open but nothing answers, like a hung server. */
+  pause(): void
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void
 }
 
 export interface RedisServerOptions {
@@ -40,15 +44,16 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 
   const start = async (): Promise<void> => {
     if (child) throw new Error(`redis-server on port ${port} is already running`)
-    const args = [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--dir', dir,
-      '--save', '',
-      '--appendonly', options.appendonly ? 'yes' : 'no',
-      '--daemonize', 'no',
-      '--loglevel', 'warning'
-    ]
+    const config: Record<string, string> = {
+      port: String(port),
+      bind: '127.0.0.1',
+      dir,
+      save: '',
+      appendonly: options.appendonly ? 'yes' : 'no',
+      daemonize: 'no',
+      loglevel: 'warning'
+    }
+    const args = Object.entries(config).flatMap(([name, value]) => [`--${name}`, value])
     const proc = spawn(BINARY, args, { stdio: ['ignore', 'ignore', 'pipe'] })
     child = proc
     let stderr = ''
@@ -86,10 +91,16 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     child = undefined
     if (proc.exitCode !== null || proc.signalCode !== null) return
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+    proc.kill('SIGCONT') // a paused server would not act on SIGTERM
     proc.kill(signal)
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000)
     await exited
     clearTimeout(timer)
+  }
+
+  const signal = (name: NodeJS.Signals): void => {
+    if (!child) throw new Error(`redis-server on port ${port} is not running`)
+    child.kill(name)
   }
 
   await start()
@@ -106,7 +117,9 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     async restart() {
       await halt('SIGTERM')
       await start()
-    }
+    },
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT')
   }
 }
 
@@ -129,7 +142,8 @@ async function waitForPong(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await pingOnce(port)) return
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`)
+    if (Date.now() > deadline)
+      throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }

@@ -290,7 +290,8 @@ class RedisSegmentStore implements SegmentStore {
         change.externalLink ?? '',
         change.ops.length
       )
-      for (const op of change.ops) args.push(op.included ? '1' : '0', op.contextKey, contextKeyHash(op.contextKey))
+      for (const op of change.ops)
+        args.push(op.included ? '1' : '0', op.contextKey, contextKeyHash(op.contextKey))
     }
     const reply = (await this.run(() => this.redis.syncedSegmentsApply(...args))) as [string, ...unknown[]]
     const [status, ...rest] = reply
@@ -320,7 +321,9 @@ class RedisSegmentStore implements SegmentStore {
   }
 
   async getSegment(env: EnvironmentRef, segmentKey: string): Promise<SegmentRecord | undefined> {
-    const raw = (await this.run(() => this.redis.syncedSegmentsGet(layoutOf(env).ns, segmentKey))) as RawRecord | null
+    const raw = (await this.run(() =>
+      this.redis.syncedSegmentsGet(layoutOf(env).ns, segmentKey)
+    )) as RawRecord | null
     return raw ? toRecord(raw) : undefined
   }
 
@@ -393,7 +396,8 @@ class RedisSegmentStore implements SegmentStore {
         const popped = await this.redis.zpopmin(parked, SWEEP_PAGE)
         if (popped.length === 0) break
         const pipeline = this.redis.pipeline()
-        for (let i = 0; i < popped.length; i += 2) pipeline.srem(includePrefix + contextKeyHash(popped[i]), ref)
+        for (let i = 0; i < popped.length; i += 2)
+          pipeline.srem(includePrefix + contextKeyHash(popped[i]), ref)
         await pipeline.exec()
       }
       await this.redis.srem(garbage, ref)
@@ -417,7 +421,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Segmen
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    retryStrategy: (attempt) => Math.min(attempt * 100, 1_000)
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
+    // disconnect() of an already-dropped connection leaves this grace timer behind (ioredis 5).
+    disconnectTimeout: 250
   }) as ScriptedRedis
   // Failures surface through the rejected commands; without a listener ioredis logs every retry.
   redis.on('error', () => undefined)
