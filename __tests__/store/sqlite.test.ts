@@ -1,0 +1,218 @@
+import Database from 'better-sqlite3'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { StoreUnavailableError } from '../../src/errors'
+import { openSqliteStore, SQL, SqliteSegmentStore } from '../../src/store/sqlite'
+import type { EnvironmentRef, SegmentChange } from '../../src/store/types'
+import { runStoreContract } from './contract'
+
+const env: EnvironmentRef = { projectKey: 'default', environmentKey: 'production' }
+
+function tempDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'synced-segments-sqlite-'))
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+function change(segmentKey: string, keys: string[], included = true): SegmentChange {
+  return {
+    segmentKey,
+    name: segmentKey,
+    contextKind: 'user',
+    integrationKey: 'segment-audiences',
+    ops: keys.map((contextKey) => ({ contextKey, included }))
+  }
+}
+
+function keys(count: number, prefix = 'ctx'): string[] {
+  return Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(7, '0')}`)
+}
+
+async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
+  const out: string[] = []
+  for await (const key of iterable) out.push(key)
+  return out
+}
+
+runStoreContract('sqlite', async () => {
+  const { dir, remove } = tempDir()
+  const store = openSqliteStore({ path: join(dir, 'segments.db') })
+  return {
+    store,
+    cleanup: async () => {
+      await store.close()
+      remove()
+    }
+  }
+})
+
+describe('SQLite store', () => {
+  let dir: string
+  let remove: () => void
+  let path: string
+  const open: SqliteSegmentStore[] = []
+
+  function openStore(): SqliteSegmentStore {
+    const store = new SqliteSegmentStore(path)
+    open.push(store)
+    return store
+  }
+
+  /** A second, plain connection to look at what is really on disk. */
+  function inspect<T>(look: (db: Database.Database) => T): T {
+    const db = new Database(path, { readonly: true })
+    try {
+      return look(db)
+    } finally {
+      db.close()
+    }
+  }
+
+  beforeEach(() => {
+    ;({ dir, remove } = tempDir())
+    path = join(dir, 'segments.db')
+  })
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((store) => store.close()))
+    remove()
+  })
+
+  it('keeps data across close and reopen', async () => {
+    const first = openStore()
+    await first.apply(env, [change('seg', ['a', 'b', 'c'])], { allowCreate: true, now: 1000 })
+    await first.apply(env, [change('seg', ['b'], false)], { allowCreate: true, now: 2000 })
+    await first.close()
+
+    const second = openStore()
+    expect(await second.getSegment(env, 'seg')).toMatchObject({
+      generation: 1,
+      creationDate: 1000,
+      lastModifiedDate: 2000,
+      includedCount: 2
+    })
+    expect(await collect(second.members(env, 'seg', {}))).toEqual(['a', 'c'])
+  })
+
+  it('runs in WAL mode with a versioned schema', async () => {
+    openStore()
+    const { journalMode, userVersion } = inspect((db) => ({
+      journalMode: db.pragma('journal_mode', { simple: true }),
+      userVersion: db.pragma('user_version', { simple: true })
+    }))
+    expect(journalMode).toBe('wal')
+    expect(userVersion).toBe(1)
+  })
+
+  it('refuses a database written by a newer schema version', async () => {
+    const db = new Database(path)
+    db.pragma('user_version = 99')
+    db.close()
+    expect(() => openStore()).toThrow(/schema version 99 is newer/)
+  })
+
+  it('stores nothing of an apply that fails midway through its ops', async () => {
+    const store = openStore()
+    await store.apply(env, [change('seg', ['kept'])], { allowCreate: true, now: 1000 })
+    const broken = change('seg', keys(1000))
+    // A value SQLite cannot bind, halfway through: the first 500 inserts have already run.
+    broken.ops[500] = { contextKey: {} as unknown as string, included: true }
+
+    await expect(
+      store.apply(env, [change('other', ['x']), broken], { allowCreate: true, now: 2000 })
+    ).rejects.toThrow()
+    expect(await store.getSegment(env, 'seg')).toMatchObject({ includedCount: 1, lastModifiedDate: 1000 })
+    expect(await collect(store.members(env, 'seg', {}))).toEqual(['kept'])
+    expect(await store.getSegment(env, 'other')).toBeUndefined()
+    expect(inspect((db) => db.prepare<[], number>('SELECT count(*) FROM members').pluck().get() ?? 0)).toBe(1)
+  })
+
+  it('deletes a large segment without touching its member rows, then purges them in the background', async () => {
+    const store = openStore()
+    await store.apply(env, [change('big', keys(30_000)), change('small', ['a'])], { allowCreate: true })
+    expect(await store.deleteSegment(env, 'big')).toBe(true)
+
+    const countMembers = () =>
+      inspect((db) => db.prepare<[], number>('SELECT count(*) FROM members').pluck().get() ?? 0)
+    const countDropped = () =>
+      inspect((db) => db.prepare<[], number>('SELECT count(*) FROM dropped_segments').pluck().get() ?? 0)
+    // The delete itself left the rows for the purge: it is one row's work, whatever the size.
+    expect(countMembers()).toBe(30_001)
+    expect(await store.getSegment(env, 'big')).toBeUndefined()
+    expect(await store.isIncluded(env, 'big', 'ctx-0000000')).toBe(false)
+
+    for (let waited = 0; countMembers() > 1 && waited < 10_000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(countMembers()).toBe(1)
+    expect(countDropped()).toBe(0)
+    expect(await store.isIncluded(env, 'small', 'a')).toBe(true)
+  })
+
+  it('purges in bounded batches and resumes the purge after a restart', async () => {
+    const first = openStore()
+    await first.apply(env, [change('big', keys(12_000))], { allowCreate: true })
+    await first.deleteSegment(env, 'big')
+    expect(first.purgeDeletedMembers(5000)).toBe(5000)
+    await first.close()
+
+    const second = openStore()
+    await second.apply(env, [change('big', keys(3, 'new'))], { allowCreate: true })
+    expect(await second.getSegment(env, 'big')).toMatchObject({ generation: 2, includedCount: 3 })
+    expect(second.purgeDeletedMembers(100_000)).toBe(7000)
+    expect(second.purgeDeletedMembers()).toBe(0)
+    expect(await collect(second.members(env, 'big', {}))).toEqual(keys(3, 'new'))
+  })
+
+  it('streams a large segment page by page in order', async () => {
+    const store = openStore()
+    const all = keys(25_000)
+    await store.apply(env, [change('big', [...all].reverse())], { allowCreate: true })
+    expect(await collect(store.members(env, 'big', {}))).toEqual(all)
+    expect(await collect(store.members(env, 'big', { after: all[1499], limit: 1001 }))).toEqual(
+      all.slice(1500, 2501)
+    )
+  })
+
+  it('reports a closed database as unavailable', async () => {
+    const store = openStore()
+    await store.ping()
+    await store.close()
+    await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError)
+    await expect(store.getSegment(env, 'seg')).rejects.toMatchObject({ statusCode: 503 })
+  })
+
+  describe('query plans', () => {
+    // Parameters do not change a plan; any values of the right type will do.
+    const plans: Array<[keyof typeof SQL, unknown[]]> = [
+      ['segment', ['p', 'e', 's']],
+      ['segmentId', ['p', 'e', 's']],
+      ['tombstone', ['p', 'e', 's']],
+      ['isMember', ['p', 'e', 's', 'c']],
+      ['removeMember', [1, 'c']],
+      ['firstMembers', [1, 10]],
+      ['nextMembers', [1, 'c', 10]],
+      ['listSegments', ['p', 'e', 10, 0]],
+      ['countSegments', ['p', 'e']],
+      ['touchSegment', ['n', 1, null, 1, 1]],
+      ['deleteSegment', [1]],
+      ['purgeMembers', [1, 1, 10]]
+    ]
+
+    it.each(plans)('%s reads through an index, never a scan or a sort', (name, params) => {
+      openStore()
+      const details = inspect((db) =>
+        db
+          .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${SQL[name]}`)
+          .all(...params)
+          .map((row) => row.detail)
+      )
+      const lookups = details.filter((detail) => /^(SEARCH|SCAN)\b/.test(detail))
+      expect(lookups.length).toBeGreaterThan(0)
+      for (const lookup of lookups) {
+        expect(lookup).toMatch(/^SEARCH \w+ USING (INTEGER PRIMARY KEY|PRIMARY KEY|(COVERING )?INDEX) /)
+      }
+      expect(details.some((detail) => /TEMP B-TREE/.test(detail))).toBe(false)
+    })
+  })
+})
