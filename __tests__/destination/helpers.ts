@@ -1,5 +1,5 @@
 /** Shared fixtures for the destination tests: Engage-shaped events, settings, preset subscription. */
-import type { JSONObject, SegmentEvent } from '@segment/actions-core'
+import type { JSONObject, SegmentEvent, Subscription } from '@segment/actions-core'
 import destination from '../../src/destination'
 import type { Settings } from '../../src/destination/generated-types'
 import type { Payload } from '../../src/destination/syncAudience/generated-types'
@@ -12,7 +12,7 @@ export const settings: Settings = { apiKey: 'api-test-token', clientId: 'client-
 
 const preset = destination.presets?.[0]
 if (!preset || preset.type !== 'automatic') throw new Error('the destination must have one automatic preset')
-export const presetSubscription = preset
+export const presetSubscription: Subscription = preset
 
 /** Settings as Segment hands them to `Destination.onEvent/onBatch`: with the enabled subscriptions. */
 export function runnerSettings(overrides: Partial<Settings> = {}, mapping: JSONObject = {}): JSONObject {
@@ -99,4 +99,21 @@ export function payload(overrides: Partial<Payload> = {}): Payload {
     batch_size: 1000,
     ...overrides
   }
+}
+
+export interface CapturedRequest {
+  method: string
+  path: string
+  headers: Record<string, string>
+  body: unknown
+}
+
+/** Headers as the receiver sees them, minus the ones the HTTP stack picks (host, connection). */
+export function stableHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(raw)) {
+    if (value === undefined || name === 'host' || name === 'connection') continue
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return Object.fromEntries(Object.entries(headers).sort(([a], [b]) => a.localeCompare(b)))
 }
