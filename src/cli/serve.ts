@@ -1,0 +1,91 @@
+/**
+ * `synced-segments serve`: the receiver on a port. Prints where it listens, the client-side IDs
+ * and, for the development set-up, the token; shuts down gracefully on SIGINT/SIGTERM (the app
+ * finishes in-flight requests, then the store closes).
+ */
+import { join } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import { type Command, InvalidArgumentError } from 'commander'
+import { CREDENTIALS_FILE } from '../receiver/config'
+import { createReceiver, type Receiver } from '../receiver/index'
+
+export interface ServeOptions {
+  port: number
+  host: string
+  data: string
+  store: string
+  integrations?: string
+  config?: string
+}
+
+function parsePort(value: string): number {
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('must be a port number (0 picks a free one)')
+  return port
+}
+
+/** Starts the receiver and writes the start-up summary to `out`. */
+export async function serve(options: ServeOptions, out: NodeJS.WritableStream = process.stdout): Promise<Receiver> {
+  const receiver = await createReceiver({
+    dataDir: options.data,
+    store: options.store,
+    integrationsDir: options.integrations,
+    configFile: options.config,
+    // Errors only, as JSON lines on stderr; requests and tokens are never logged.
+    logger: { level: 'warn', stream: process.stderr }
+  })
+  try {
+    await receiver.app.listen({ port: options.port, host: options.host })
+  } catch (error) {
+    await receiver.close()
+    throw error
+  }
+  const address = receiver.app.server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const lines = [
+    `synced-segments receiver listening on http://${host}:${address.port}`,
+    `  store         ${options.store === 'sqlite' ? `sqlite (${options.data})` : options.store.replace(/\/\/[^@/]*@/, '//***@')}`,
+    `  integrations  ${receiver.integrations.size} loaded`
+  ]
+  for (const project of receiver.config.projects) {
+    for (const env of project.environments) lines.push(`  environment   ${project.key}/${env.key}  client-side ID ${env.clientSideId}`)
+  }
+  if (receiver.credentials) {
+    lines.push(`  token         ${receiver.credentials.token}  (development set-up, kept in ${join(options.data, CREDENTIALS_FILE)})`)
+  } else {
+    lines.push(`  tokens        ${receiver.config.tokens.map((t) => t.name).join(', ') || '(none)'}  (from ${options.config})`)
+  }
+  out.write(`${lines.join('\n')}\n`)
+  return receiver
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('run the LaunchDarkly-compatible segment-targets receiver')
+    .option('--port <port>', 'port to listen on', parsePort, 8787)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--data <dir>', 'data directory (SQLite file, development credentials)', './data')
+    .option('--store <store>', 'sqlite or a redis:// URL', 'sqlite')
+    .option('--integrations <dir>', 'extra integrations, <dir>/<key>/manifest.json, adding to or replacing the bundled ones')
+    .option('--config <file>', 'configuration file (projects, environments, tokens); without it, a development set-up')
+    .action(async (options: ServeOptions) => {
+      const receiver = await serve(options)
+      let stopping = false
+      const stop = (signal: NodeJS.Signals): void => {
+        // A second signal means "now": skip waiting for in-flight requests.
+        if (stopping) process.exit(1)
+        stopping = true
+        process.stdout.write(`${signal}: shutting down\n`)
+        receiver.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            process.stderr.write(`shutdown failed: ${(error as Error).message}\n`)
+            process.exit(1)
+          }
+        )
+      }
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
+    })
+}

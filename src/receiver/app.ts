@@ -1,0 +1,153 @@
+/**
+ * The receiver as a Fastify instance, built by a factory and never listening by itself (the CLI
+ * and the tests decide). One error handler turns every error into JSON; nothing here ever answers
+ * with HTML or a stack trace.
+ */
+import { isUtf8 } from 'node:buffer'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { BadRequestError, HttpError } from '../errors'
+import type { SegmentStore } from '../store/types'
+import { TooManyRequestsError } from './auth'
+import type { ReceiverConfig } from './config'
+import type { CompiledIntegration } from './integrations'
+import { createContext } from './routes/context'
+import healthRoutes from './routes/health'
+import sdkRoutes from './routes/sdk'
+import segmentTargetsRoutes, { renderSyncResponse } from './routes/segment-targets'
+import segmentsRoutes from './routes/segments'
+import versionsRoutes from './routes/versions'
+
+export interface BuildAppOptions {
+  store: SegmentStore
+  /** Compiled integrations keyed by lower-cased integration key. */
+  integrations: Map<string, CompiledIntegration>
+  config: ReceiverConfig
+  /** Fastify/pino logger options; off by default. Requests themselves are never logged. */
+  logger?: boolean | object
+  /** A request not received in full within this time is answered 408 (slow clients); default 30 s. */
+  requestTimeoutMs?: number
+}
+
+export const JSON_TYPE = 'application/json; charset=utf-8'
+
+const INTERNAL_ERROR = { code: 'internal_error', message: 'internal error' }
+
+// Fastify's own errors that are the client's fault, with LaunchDarkly-style codes.
+const FASTIFY_ERRORS: Record<string, { status: number; code: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'request_too_large' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_request' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'invalid_request' }
+}
+
+/** The client-facing form of an error, or undefined when it is ours (a 500). */
+function toHttpError(error: unknown): HttpError | undefined {
+  if (error instanceof HttpError) return error
+  const e = error as Partial<FastifyError>
+  if (e.validation) return new BadRequestError(e.message ?? 'invalid request')
+  const known = typeof e.code === 'string' ? FASTIFY_ERRORS[e.code] : undefined
+  if (known) return new HttpError(known.status, known.code, e.message ?? STATUS_CODES[known.status] ?? 'invalid request')
+  if (typeof e.code === 'string' && e.code.startsWith('FST_') && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new HttpError(e.statusCode, 'invalid_request', e.message ?? 'invalid request')
+  }
+  return undefined
+}
+
+function sendError(request: FastifyRequest, reply: FastifyReply, error: HttpError, publicUrl: string | undefined): FastifyReply {
+  if (error instanceof TooManyRequestsError) {
+    reply.header('x-ratelimit-reset', String(error.resetAt)).header('retry-after', String(error.retryAfterSeconds))
+  }
+  if (request.integration) {
+    let rendered: string | undefined
+    try {
+      rendered = renderSyncResponse(request, error.statusCode, error.message, publicUrl)
+    } catch (renderError) {
+      // The integration's template itself is broken: its error is a 500 naming the integration.
+      const failure = renderError instanceof HttpError ? renderError : undefined
+      if (!failure) request.log.error({ err: renderError }, 'jsonResponseBody rendering failed')
+      return reply
+        .code(failure?.statusCode ?? 500)
+        .type(JSON_TYPE)
+        .send(failure ? { code: failure.code, message: failure.message } : INTERNAL_ERROR)
+    }
+    if (rendered !== undefined) return reply.code(error.statusCode).type(JSON_TYPE).send(rendered)
+  }
+  return reply.code(error.statusCode).type(JSON_TYPE).send({ code: error.code, message: error.message })
+}
+
+/** A JSON body only: invalid UTF-8 or JSON is a 400, an empty body is left undefined for the route. */
+function parseJsonBody(_request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void {
+  if (body.length === 0) return done(null, undefined)
+  if (!isUtf8(body)) return done(new BadRequestError('request body is not valid UTF-8'))
+  try {
+    done(null, JSON.parse(body.toString('utf8')))
+  } catch (error) {
+    done(new BadRequestError(`request body is not valid JSON: ${(error as Error).message}`))
+  }
+}
+
+/** Errors below HTTP (malformed requests, timeouts) get the same JSON shape as the rest. */
+function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+  const body = JSON.stringify({
+    code: status === 408 ? 'request_timeout' : 'invalid_request',
+    message: status === 408 ? 'request not received in time' : 'malformed HTTP request'
+  })
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${JSON_TYPE}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  )
+}
+
+function loggerOptions(logger: boolean | object | undefined): boolean | object {
+  if (!logger) return false
+  // Tokens never reach the log, whatever serializers a caller configures.
+  const redact = ['req.headers.authorization', 'headers.authorization']
+  return logger === true ? { redact } : { redact, ...logger }
+}
+
+export function buildApp(options: BuildAppOptions): FastifyInstance {
+  const { config } = options
+  const ctx = createContext(options.store, options.integrations, config)
+  const app = Fastify({
+    logger: loggerOptions(options.logger),
+    // The hot path logs nothing on success; errors worth a look are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    clientErrorHandler
+  })
+
+  app.decorateRequest('principal', null)
+  app.decorateRequest('integration', null)
+  app.decorateRequest('sync', null)
+
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJsonBody)
+
+  app.setErrorHandler((error, request, reply) => {
+    const httpError = toHttpError(error)
+    if (httpError) return sendError(request, reply, httpError, config.publicUrl)
+    // Details stay in the log; the client learns only that it was not its fault.
+    request.log.error({ err: error, url: request.routeOptions.url, method: request.method }, 'internal error')
+    return sendError(request, reply, new HttpError(500, INTERNAL_ERROR.code, INTERNAL_ERROR.message), config.publicUrl)
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0].slice(0, 200)
+    return reply.code(404).type(JSON_TYPE).send({ code: 'not_found', message: `no route for ${request.method} ${path}` })
+  })
+
+  void app.register(segmentTargetsRoutes, { ctx })
+  void app.register(segmentsRoutes, { ctx, prefix: '/api/v2/segments' })
+  void app.register(versionsRoutes, { ctx })
+  void app.register(sdkRoutes, { ctx })
+  void app.register(healthRoutes, { ctx })
+  return app
+}

@@ -1,0 +1,65 @@
+/**
+ * `createReceiver`: everything `serve` does before listening — integrations (bundled plus an
+ * optional directory), the configuration (a file, or the development set-up), the store and the
+ * app — for the CLI, the demo and tests.
+ */
+import type { FastifyInstance } from 'fastify'
+import { openStore } from '../store/open'
+import type { SegmentStore } from '../store/types'
+import { buildApp } from './app'
+import { type DevCredentials, devSetup, loadConfigFile, parseConfig, type ReceiverConfig } from './config'
+import { BUNDLED_INTEGRATIONS_DIR, type CompiledIntegration, loadIntegrations } from './integrations'
+
+export { buildApp, type BuildAppOptions } from './app'
+export * from './config'
+
+export interface ReceiverOptions {
+  /** Data directory: the SQLite file and the development credentials live here (default `./data`). */
+  dataDir?: string
+  /** `sqlite` (default) or a `redis://` URL. */
+  store?: string
+  /** A directory of extra integrations that add to or replace the bundled ones. */
+  integrationsDir?: string
+  /** A §B6 configuration file; without one, the development set-up. */
+  configFile?: string
+  /** A configuration object instead of a file (tests, embedding); validated like a file. */
+  config?: unknown
+  logger?: boolean | object
+}
+
+export interface Receiver {
+  app: FastifyInstance
+  store: SegmentStore
+  config: ReceiverConfig
+  integrations: Map<string, CompiledIntegration>
+  /** The development set-up's credentials; undefined when a configuration was given. */
+  credentials: DevCredentials | undefined
+  /** Closes the app (in-flight requests finish), then the store. */
+  close(): Promise<void>
+}
+
+export async function createReceiver(options: ReceiverOptions = {}): Promise<Receiver> {
+  const dataDir = options.dataDir ?? './data'
+  // Integrations and configuration first: a mistake in either stops the start before a store is opened.
+  const integrations = loadIntegrations(options.integrationsDir ? [BUNDLED_INTEGRATIONS_DIR, options.integrationsDir] : [BUNDLED_INTEGRATIONS_DIR])
+  let config: ReceiverConfig
+  let credentials: DevCredentials | undefined
+  if (options.config) config = parseConfig(options.config, 'config option')
+  else if (options.configFile) config = loadConfigFile(options.configFile)
+  else ({ config, credentials } = devSetup(dataDir))
+
+  const store = await openStore(options.store ?? 'sqlite', dataDir)
+  const app = buildApp({ store, integrations, config, logger: options.logger })
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      try {
+        await app.close()
+      } finally {
+        await store.close()
+      }
+    })()
+    return closing
+  }
+  return { app, store, config, integrations, credentials, close }
+}
