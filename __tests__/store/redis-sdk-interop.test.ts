@@ -1,0 +1,234 @@
+/**
+ * LaunchDarkly's own server-side SDK, with its Redis big-segment store, evaluates flags against
+ * what the Redis store wrote. Flag data comes from the SDK's file data source; nothing leaves the
+ * machine (nock refuses any HTTP request that is not to loopback).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as ld from '@launchdarkly/node-server-sdk'
+import { RedisBigSegmentStore } from '@launchdarkly/node-server-sdk-redis'
+import nock from 'nock'
+import { openRedisStore } from '../../src/store/redis'
+import type { EnvironmentRef, SegmentChange, SegmentStore } from '../../src/store/types'
+import { startRedisServer, type RedisServer } from '../helpers/redis-server'
+
+const FLAG = 'show-beta'
+const SEGMENT = 'segment-audiences-aud_beta'
+
+let server: RedisServer
+let store: SegmentStore
+let dir: string
+
+const env: EnvironmentRef = {
+  projectKey: 'default',
+  environmentKey: 'production',
+  redisPrefix: 'sdk-interop'
+}
+
+beforeAll(async () => {
+  nock.disableNetConnect()
+  nock.enableNetConnect(/^(127\.0\.0\.1|localhost)(:\d+)?$/)
+  server = await startRedisServer()
+  store = await openRedisStore({ url: server.url })
+  dir = mkdtempSync(join(tmpdir(), 'synced-segments-sdk-'))
+})
+
+afterAll(async () => {
+  await store?.close()
+  await server?.stop()
+  rmSync(dir, { recursive: true, force: true })
+  nock.enableNetConnect()
+})
+
+function sync(ops: Array<[string, boolean]>): SegmentChange[] {
+  return [
+    {
+      segmentKey: SEGMENT,
+      name: 'Aud beta',
+      contextKind: 'user',
+      integrationKey: 'segment-audiences',
+      ops: ops.map(([contextKey, included]) => ({ contextKey, included }))
+    }
+  ]
+}
+
+/** Flag data as LaunchDarkly would serve it: a rule matching the synced (unbounded) segment. */
+function writeFlagData(generation: number): string {
+  const path = join(dir, `flags-g${generation}.json`)
+  const data = {
+    flags: {
+      [FLAG]: {
+        key: FLAG,
+        version: 1,
+        on: true,
+        variations: [false, true],
+        offVariation: 0,
+        fallthrough: { variation: 0 },
+        rules: [
+          {
+            id: 'in-synced-segment',
+            variation: 1,
+            clauses: [{ attribute: 'key', op: 'segmentMatch', values: [SEGMENT], negate: false }]
+          }
+        ],
+        salt: 'salt'
+      }
+    },
+    segments: {
+      [SEGMENT]: {
+        key: SEGMENT,
+        version: generation,
+        unbounded: true,
+        unboundedContextKind: 'user',
+        generation,
+        included: [],
+        excluded: [],
+        rules: [],
+        salt: 'salt'
+      }
+    }
+  }
+  writeFileSync(path, JSON.stringify(data))
+  return path
+}
+
+/** An SDK client reading flags from `flagFile` and big segments from the test's Redis. */
+async function sdkClient(
+  flagFile: string,
+  errors: string[],
+  bigSegments: Omit<ld.LDBigSegmentsOptions, 'store'> = {}
+): Promise<ld.LDClient> {
+  const record = (...args: unknown[]): void => {
+    errors.push(args.map(String).join(' '))
+  }
+  const client = ld.init('sdk-key-never-sent', {
+    updateProcessor: new ld.integrations.FileDataSourceFactory({ paths: [flagFile] }).getFactory(),
+    sendEvents: false,
+    diagnosticOptOut: true,
+    bigSegments: {
+      store: RedisBigSegmentStore({
+        redisOpts: { host: '127.0.0.1', port: server.port },
+        prefix: env.redisPrefix
+      }),
+      // Membership is cached per context key; keep it short so a removal is visible within the test.
+      userCacheTime: 0.01,
+      ...bigSegments
+    },
+    logger: { error: record, warn: record, info: () => undefined, debug: () => undefined }
+  })
+  await client.waitForInitialization({ timeout: 10 })
+  return client
+}
+
+async function evaluate(client: ld.LDClient, key: string): Promise<ld.LDEvaluationDetail> {
+  return client.variationDetail(FLAG, { kind: 'user', key }, 'default')
+}
+
+async function expire(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 50))
+}
+
+it('evaluates flags against synced segments, across removal, delete and re-creation', async () => {
+  const errors: string[] = []
+  const first = await store.apply(
+    env,
+    sync([
+      ['alice', true],
+      ['bob', true],
+      ['carol', true]
+    ]),
+    {
+      allowCreate: true
+    }
+  )
+  expect(first.segments[0].generation).toBe(1)
+
+  const client = await sdkClient(writeFlagData(first.segments[0].generation), errors)
+  try {
+    const alice = await evaluate(client, 'alice')
+    expect(alice.value).toBe(true)
+    expect(alice.reason).toMatchObject({
+      kind: 'RULE_MATCH',
+      ruleId: 'in-synced-segment',
+      bigSegmentsStatus: 'HEALTHY'
+    })
+    expect(await evaluate(client, 'bob')).toMatchObject({
+      value: true,
+      reason: { bigSegmentsStatus: 'HEALTHY' }
+    })
+    expect(await evaluate(client, 'nobody')).toMatchObject({
+      value: false,
+      reason: { kind: 'FALLTHROUGH', bigSegmentsStatus: 'HEALTHY' }
+    })
+
+    await store.apply(env, sync([['bob', false]]), { allowCreate: true })
+    await expire()
+    expect(await evaluate(client, 'bob')).toMatchObject({
+      value: false,
+      reason: { bigSegmentsStatus: 'HEALTHY' }
+    })
+    expect((await evaluate(client, 'alice')).value).toBe(true)
+  } finally {
+    client.close()
+  }
+
+  // DELETE, then a new sync re-creates the segment; LaunchDarkly would now serve generation 2.
+  expect(await store.deleteSegment(env, SEGMENT)).toBe(true)
+  const second = await store.apply(
+    env,
+    sync([
+      ['dave', true],
+      ['carol', true]
+    ]),
+    { allowCreate: true }
+  )
+  expect(second.segments[0].generation).toBe(2)
+
+  const renewed = await sdkClient(writeFlagData(second.segments[0].generation), errors)
+  try {
+    expect(await evaluate(renewed, 'alice')).toMatchObject({
+      value: false,
+      reason: { bigSegmentsStatus: 'HEALTHY' }
+    })
+    expect(await evaluate(renewed, 'dave')).toMatchObject({
+      value: true,
+      reason: { bigSegmentsStatus: 'HEALTHY' }
+    })
+    expect((await evaluate(renewed, 'carol')).value).toBe(true)
+  } finally {
+    renewed.close()
+  }
+  expect(errors).toEqual([])
+})
+
+it('reads big_segments_synchronized_on: STALE after a quiet spell, HEALTHY again after a write', async () => {
+  const errors: string[] = []
+  const { segments } = await store.apply(env, sync([['erin', true]]), { allowCreate: true })
+  const client = await sdkClient(writeFlagData(segments[0].generation), errors, {
+    staleAfter: 1,
+    statusPollInterval: 0.05
+  })
+  try {
+    expect(await evaluate(client, 'erin')).toMatchObject({
+      value: true,
+      reason: { bigSegmentsStatus: 'HEALTHY' }
+    })
+    await new Promise((resolve) => setTimeout(resolve, 1_200))
+    expect(await evaluate(client, 'erin')).toMatchObject({
+      value: true,
+      reason: { bigSegmentsStatus: 'STALE' }
+    })
+
+    // Any write refreshes the mark, even one that only touches another context.
+    await store.apply(env, sync([['frank', true]]), { allowCreate: true })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(await evaluate(client, 'erin')).toMatchObject({
+      value: true,
+      reason: { bigSegmentsStatus: 'HEALTHY' }
+    })
+  } finally {
+    client.close()
+  }
+  expect(errors).toEqual([])
+})
