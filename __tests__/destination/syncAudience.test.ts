@@ -9,11 +9,13 @@ import {
   PayloadValidationError,
   RetryableError,
   type JSONObject,
-  type ResultMultiStatusNode
+  type Result
 } from '@segment/actions-core'
 import definition from '../../src/destination'
 import syncAudience from '../../src/destination/syncAudience'
 import { API, identifyEvent, payload, runnerSettings, settings, TARGET_PATH, trackEvent } from './helpers'
+
+type ResultMultiStatusNode = NonNullable<Result['multistatus']>[number]
 
 const destination = new Destination(definition)
 
