@@ -43,6 +43,7 @@ export function parseRequest(integration: CompiledIntegration, body: unknown): P
       const membership = mode.booleanMembership
       for (let i = 0; i < members.length; i++) {
         const member = members[i]
+        const contextKey = cohorts.contextKey(member, mode.memberArray, i)
         const value = membership.find(member)
         if (value !== true && value !== false) {
           throw new BadRequestError(
@@ -50,7 +51,7 @@ export function parseRequest(integration: CompiledIntegration, body: unknown): P
               (value === NOT_FOUND ? 'missing membership value (true or false)' : `expected true or false, got ${describe(value)}`)
           )
         }
-        cohorts.add(member, mode.memberArray, i, value)
+        cohorts.add(contextKey, member, mode.memberArray, i, value)
       }
       break
     }
@@ -63,14 +64,14 @@ export function parseRequest(integration: CompiledIntegration, body: unknown): P
       }
       const included = mode.matcher.test(action)
       const members = requireArray(body, mode.memberArray)
-      for (let i = 0; i < members.length; i++) cohorts.add(members[i], mode.memberArray, i, included)
+      for (let i = 0; i < members.length; i++) cohorts.addMember(members[i], mode.memberArray, i, included)
       break
     }
     case 'addRemove': {
       const added = optionalArray(body, mode.addArray)
       const removed = optionalArray(body, mode.removeArray)
-      for (let i = 0; i < added.length; i++) cohorts.add(added[i], mode.addArray, i, true)
-      for (let i = 0; i < removed.length; i++) cohorts.add(removed[i], mode.removeArray, i, false)
+      for (let i = 0; i < added.length; i++) cohorts.addMember(added[i], mode.addArray, i, true)
+      for (let i = 0; i < removed.length; i++) cohorts.addMember(removed[i], mode.removeArray, i, false)
       break
     }
   }
@@ -94,16 +95,22 @@ class Cohorts {
     private readonly requestCohort: ParsedCohort
   ) {}
 
-  add(member: unknown, array: CompiledPointer, index: number, included: boolean): void {
-    const { id, cohortId: cohortIdPointer, cohortName: cohortNamePointer } = this.parser.member
+  addMember(member: unknown, array: CompiledPointer, index: number, included: boolean): void {
+    this.add(this.contextKey(member, array, index), member, array, index, included)
+  }
+
+  contextKey(member: unknown, array: CompiledPointer, index: number): string {
+    const id = this.parser.member.id
     // Plain non-empty strings take the fast path; requireId handles (and words errors for) the rest,
     // so a member's pointer label is only built when needed.
-    const rawKey = id.find(member)
-    const contextKey =
-      typeof rawKey === 'string' && rawKey.length > 0 && rawKey.length <= MAX_MEMBER_ID_LENGTH
-        ? rawKey
-        : requireId(rawKey, memberLabel(array, index, id), 'member ID', MAX_MEMBER_ID_LENGTH)
+    const value = id.find(member)
+    return typeof value === 'string' && value.length > 0 && value.length <= MAX_MEMBER_ID_LENGTH
+      ? value
+      : requireId(value, memberLabel(array, index, id), 'member ID', MAX_MEMBER_ID_LENGTH)
+  }
 
+  add(contextKey: string, member: unknown, array: CompiledPointer, index: number, included: boolean): void {
+    const { cohortId: cohortIdPointer, cohortName: cohortNamePointer } = this.parser.member
     let cohortId = this.requestCohort.cohortId
     let cohortName: string | undefined
     if (cohortIdPointer !== undefined) {

@@ -72,7 +72,8 @@ class Pointer implements CompiledPointer {
         current = (current as Record<string, unknown>)[token]
       }
     }
-    return current
+    // JSON has no undefined: a property holding it (built in JS, or an array hole) is absent.
+    return current === undefined ? NOT_FOUND : current
   }
 
   get(doc: unknown): PointerResult {
