@@ -1,0 +1,74 @@
+/**
+ * Snapshots of exactly what goes over the wire (body and headers) for the three shapes of traffic
+ * Engage produces. Review the .snap file on every change: it is the contract with the receiver.
+ */
+import nock from 'nock'
+import { Destination, type SegmentEvent } from '@segment/actions-core'
+import definition, { USER_AGENT } from '../../src/destination'
+import { API, identifyEvent, runnerSettings, stableHeaders, TARGET_PATH, trackEvent, type CapturedRequest } from './helpers'
+import { version } from '../../package.json'
+
+const destination = new Destination(definition)
+
+beforeAll(() => nock.disableNetConnect())
+afterEach(() => nock.cleanAll())
+afterAll(() => {
+  nock.enableNetConnect()
+  nock.restore()
+})
+
+/** Answers 204 to every POST and records it; the version in User-Agent is masked so releases don't churn snapshots. */
+function recordRequests(): CapturedRequest[] {
+  const captured: CapturedRequest[] = []
+  nock(API)
+    .post(TARGET_PATH)
+    .times(10)
+    .reply(function (uri, body) {
+      const headers = stableHeaders(this.req.headers)
+      expect(headers['user-agent']).toBe(USER_AGENT)
+      headers['user-agent'] = headers['user-agent'].replace(version, '<version>')
+      captured.push({ method: 'POST', path: uri, headers, body })
+      return [204]
+    })
+  return captured
+}
+
+/** One event through `onEvent` (the perform path), as Segment sends it without batching. */
+async function sendOne(event: SegmentEvent): Promise<CapturedRequest[]> {
+  const captured = recordRequests()
+  await destination.onEvent(event, runnerSettings())
+  return captured
+}
+
+describe('outgoing requests', () => {
+  it('identify: a user entered an audience', async () => {
+    expect(await sendOne(identifyEvent({ userId: 'user-1', email: 'ada@example.com', value: true }))).toMatchSnapshot()
+  })
+
+  it('track: a user exited an audience', async () => {
+    expect(await sendOne(trackEvent({ userId: 'user-2', value: false }))).toMatchSnapshot()
+  })
+
+  it('a mixed batch: several audiences, two context kinds, duplicates and a rejected event', async () => {
+    const vip = { audienceKey: 'vip_customers', audienceId: 'aud_vip' }
+    const events: SegmentEvent[] = [
+      identifyEvent({ userId: 'user-1', value: true, messageId: 'm1' }),
+      trackEvent({ ...vip, userId: 'user-2', value: true, messageId: 'm2' }),
+      // organization-kind members arrive with a groupId; the mapping below routes them.
+      { ...identifyEvent({ ...vip, userId: 'org-9', value: true, messageId: 'm3' }), context: { ...identifyEvent(vip).context, groupId: 'org-9' } },
+      identifyEvent({ userId: 'user-3', value: 'false', messageId: 'm4' }),
+      trackEvent({ userId: 'user-1', value: false, messageId: 'm5' }),
+      trackEvent({ ...vip, userId: 'user-4', value: false, messageId: 'm6' })
+    ]
+    const captured = recordRequests()
+    const [result] = await destination.onBatch(
+      events,
+      runnerSettings(
+        {},
+        { context_kind: { '@if': { exists: { '@path': '$.context.groupId' }, then: 'organization', else: 'user' } } }
+      )
+    )
+    expect(captured).toMatchSnapshot()
+    expect(result.multistatus?.map((entry) => entry.status)).toEqual([204, 204, 204, 400, 204, 204])
+  })
+})
