@@ -6,7 +6,6 @@ import {
   get,
   makeApp,
   OTHER_ID,
-  PROD_ID,
   snapshot,
   STAGING,
   STAGING_ID,
