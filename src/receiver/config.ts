@@ -131,7 +131,11 @@ const configSchema = {
             pattern: '^\\*$',
             minItems: 1,
             uniqueItems: true,
-            items: { type: 'string', pattern: '^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$' },
+            items: {
+              type: 'string',
+              pattern: '^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$',
+              'x-message': 'must be "project/environment"'
+            },
             'x-message': 'must be "*" or a non-empty list of "project/environment"'
           }
         }
