@@ -259,6 +259,22 @@ describe('Redis store specifics', () => {
       expect(await snapshot(redis)).toEqual(before)
     })
 
+    it('applies the ops of one change in order, even when they repeat a context key', async () => {
+      const env = uniqueEnv('acme')
+      const ops: MembershipOp[] = [
+        ...adds('x', 'y'),
+        ...removes('x', 'y'),
+        ...adds('x'),
+        ...removes('z'),
+        ...adds('z')
+      ]
+      const result = await store.apply(env, [change('seg', ops)], { allowCreate: true })
+      expect(result.segments[0].includedCount).toBe(2)
+      expect(await collect(store.members(env, 'seg', {}))).toEqual(['x', 'z'])
+      expect(await redis.exists(`acme:big_segment_include:${sdkHash('y')}`)).toBe(0)
+      expect(await redis.smembers(`acme:big_segment_include:${sdkHash('x')}`)).toEqual(['seg.g1'])
+    })
+
     it('creates a segment once when two store instances race to create it', async () => {
       const other = await openRedisStore({ url: server.url })
       try {
