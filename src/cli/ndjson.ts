@@ -25,8 +25,8 @@ export function parseNdjsonLine(text: string, line: number): EventRecord | undef
   return { line, event: value as SegmentEvent }
 }
 
-/** Reads a stream or any async source of text chunks (a chunk may hold part of a line or many). */
-export async function* readNdjson(input: Readable | AsyncIterable<string>): AsyncGenerator<EventRecord> {
+/** Reads a stream or any source of text chunks (a chunk may hold part of a line or many). */
+export async function* readNdjson(input: Readable | AsyncIterable<string> | Iterable<string>): AsyncGenerator<EventRecord> {
   const stream = input instanceof Readable ? input : Readable.from(input)
   const lines = createInterface({ input: stream, crlfDelay: Infinity })
   let line = 0

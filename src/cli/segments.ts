@@ -120,7 +120,8 @@ export function formatSegmentTable(rows: SegmentRow[]): string[] {
 
 function formatFirstMembers(members: string[], total: number): string {
   if (total === 0) return '—'
-  return members.join(', ') + (total > members.length ? ', …' : '')
+  if (total <= members.length) return members.join(', ')
+  return [...members, '…'].join(', ')
 }
 
 export function formatSegmentDetails(segment: SegmentRecord): string[] {

@@ -86,7 +86,12 @@ export async function replayEvents(source: AsyncIterable<EventRecord>, options: 
   const runnerSettings = { ...settings, subscriptions: [subscription] } as unknown as JSONObject
 
   let lines = 0
+  let reportedLines = -1
   let batch: SegmentEvent[] = []
+  const report = (): void => {
+    reportedLines = lines
+    options.onProgress?.({ lines, eventsRead: summary.eventsRead, batches: summary.batches, requests: summary.requests })
+  }
 
   const runBatch = async (): Promise<void> => {
     const events = batch
@@ -101,7 +106,7 @@ export async function replayEvents(source: AsyncIterable<EventRecord>, options: 
       recordRequest(summary, request)
       options.onRequest?.(request)
     }
-    options.onProgress?.({ lines, eventsRead: summary.eventsRead, batches: summary.batches, requests: summary.requests })
+    report()
   }
 
   try {
@@ -116,7 +121,8 @@ export async function replayEvents(source: AsyncIterable<EventRecord>, options: 
       if (batch.length >= options.batchSize) await runBatch()
     }
     if (batch.length > 0) await runBatch()
-    else options.onProgress?.({ lines, eventsRead: summary.eventsRead, batches: summary.batches, requests: summary.requests })
+    // Malformed lines after the last batch still count towards the total.
+    else if (reportedLines !== lines) report()
   } finally {
     await sink?.close()
   }
