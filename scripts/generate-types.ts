@@ -17,7 +17,9 @@ const BANNER = `// Generated file. DO NOT MODIFY IT BY HAND: edit the field defi
 
 /** Titles would become one named alias per field; without them each field is documented inline. */
 function withoutTitles(schema: JSONSchema): JSONSchema {
-  return JSON.parse(JSON.stringify(schema), (key, value: unknown) => (key === 'title' ? undefined : value)) as JSONSchema
+  return JSON.parse(JSON.stringify(schema), (key, value: unknown) =>
+    key === 'title' ? undefined : value
+  ) as JSONSchema
 }
 
 async function typeFor(fields: Record<string, MinimalInputField>, name: string): Promise<string> {

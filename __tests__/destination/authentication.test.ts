@@ -24,7 +24,10 @@ function answer(clientIdStatus: number, tokenStatus: number, api = API, clientsd
     .get('/api/v2/versions')
     .matchHeader('authorization', settings.apiKey)
     .matchHeader('ld-api-version', '20240415')
-    .reply(tokenStatus, tokenStatus === 200 ? { validVersions: [20240415], latestVersion: 20240415 } : { code: 'unauthorized' })
+    .reply(
+      tokenStatus,
+      tokenStatus === 200 ? { validVersions: [20240415], latestVersion: 20240415 } : { code: 'unauthorized' }
+    )
 }
 
 describe('testAuthentication', () => {
@@ -37,27 +40,35 @@ describe('testAuthentication', () => {
     answer(404, 200)
     const error = await destination.testAuthentication(settings).catch((e: Error) => e)
     expect(error).toBeInstanceOf(Error)
-    expect((error as Error).message).toMatch(/clientId: no LaunchDarkly environment has the client-side ID "client-side-id-123"/)
+    expect((error as Error).message).toMatch(
+      /clientId: no LaunchDarkly environment has the client-side ID "client-side-id-123"/
+    )
     expect((error as Error).message).not.toMatch(/apiKey/)
   })
 
   it.each([401, 403])('names apiKey when the token is refused with %i', async (status) => {
     answer(200, status)
     const error = await destination.testAuthentication(settings).catch((e: Error) => e)
-    expect((error as Error).message).toMatch(new RegExp(`apiKey: LaunchDarkly rejected the service token \\(${status}\\)`))
+    expect((error as Error).message).toMatch(
+      new RegExp(`apiKey: LaunchDarkly rejected the service token \\(${status}\\)`)
+    )
     expect((error as Error).message).not.toMatch(/clientId/)
   })
 
   it('names both settings when both are wrong', async () => {
     answer(404, 401)
     const error = await destination.testAuthentication(settings).catch((e: Error) => e)
-    expect((error as Error).message).toMatch(/clientId: no LaunchDarkly environment .*; apiKey: LaunchDarkly rejected the service token \(401\)/)
+    expect((error as Error).message).toMatch(
+      /clientId: no LaunchDarkly environment .*; apiKey: LaunchDarkly rejected the service token \(401\)/
+    )
   })
 
   it('says a setting could not be checked rather than blaming it for a server error', async () => {
     answer(200, 503)
     const error = await destination.testAuthentication(settings).catch((e: Error) => e)
-    expect((error as Error).message).toMatch(/apiKey: could not be checked, GET https:\/\/app.launchdarkly.com\/api\/v2\/versions answered 503/)
+    expect((error as Error).message).toMatch(
+      /apiKey: could not be checked, GET https:\/\/app.launchdarkly.com\/api\/v2\/versions answered 503/
+    )
   })
 
   it('checks the EU instance on its own hosts', async () => {
@@ -67,13 +78,19 @@ describe('testAuthentication', () => {
 
   it('checks the federal instance on its own hosts', async () => {
     answer(200, 200, 'https://app.launchdarkly.us', 'https://clientsdk.launchdarkly.us')
-    await expect(destination.testAuthentication({ ...settings, instance: 'federal' })).resolves.toBeUndefined()
+    await expect(
+      destination.testAuthentication({ ...settings, instance: 'federal' })
+    ).resolves.toBeUndefined()
   })
 
   it('checks both against apiBaseUrl when it is set', async () => {
     answer(200, 200, 'https://receiver.example.com', 'https://receiver.example.com')
     await expect(
-      destination.testAuthentication({ ...settings, instance: 'eu', apiBaseUrl: 'https://receiver.example.com/' })
+      destination.testAuthentication({
+        ...settings,
+        instance: 'eu',
+        apiBaseUrl: 'https://receiver.example.com/'
+      })
     ).resolves.toBeUndefined()
   })
 

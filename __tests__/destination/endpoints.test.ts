@@ -18,7 +18,9 @@ describe('resolveEndpoints', () => {
   })
 
   it('keeps a path prefix without its trailing slashes', () => {
-    expect(resolveEndpoints({ apiBaseUrl: 'https://proxy.example.com/ld//' }).api).toBe('https://proxy.example.com/ld')
+    expect(resolveEndpoints({ apiBaseUrl: 'https://proxy.example.com/ld//' }).api).toBe(
+      'https://proxy.example.com/ld'
+    )
   })
 
   it('treats an empty apiBaseUrl as unset', () => {

@@ -55,19 +55,26 @@ describe('§A6 faults of the existing destination', () => {
       runnerSettings()
     )
     expect(sink.bodies.flatMap((b) => b.batch.map((m) => m.userId))).toEqual(['user-2'])
-    expect(result.multistatus?.[0]).toMatchObject({ status: 400, errormessage: expect.stringMatching(/no context key/) })
+    expect(result.multistatus?.[0]).toMatchObject({
+      status: 400,
+      errormessage: expect.stringMatching(/no context key/)
+    })
     expect(result.multistatus?.[1]).toMatchObject({ status: 204 })
   })
 
   it('membership "false" (a string) is rejected, not sent as an add', async () => {
     const sink = receiver()
-    expect(await statuses([identifyEvent({ value: 'false' }), trackEvent({ value: 'false' })])).toEqual([400, 400])
+    expect(await statuses([identifyEvent({ value: 'false' }), trackEvent({ value: 'false' })])).toEqual([
+      400, 400
+    ])
     expect(sink.bodies).toEqual([])
   })
 
   it('missing membership is rejected, not sent as a remove', async () => {
     const sink = receiver()
-    expect(await statuses([identifyEvent({ value: undefined }), trackEvent({ value: undefined })])).toEqual([400, 400])
+    expect(await statuses([identifyEvent({ value: undefined }), trackEvent({ value: undefined })])).toEqual([
+      400, 400
+    ])
     expect(sink.bodies).toEqual([])
   })
 
@@ -80,14 +87,20 @@ describe('§A6 faults of the existing destination', () => {
     ]
     expect(await statuses(events)).toEqual([204, 204, 204])
     expect(sink.bodies).toHaveLength(1)
-    expect(sink.bodies[0].batch).toEqual([{ userId: 'user-1', cohortName: 'Ld segment test', cohortId: 'aud_1', value: true }])
+    expect(sink.bodies[0].batch).toEqual([
+      { userId: 'user-1', cohortName: 'Ld segment test', cohortId: 'aud_1', value: true }
+    ])
   })
 
   it('events of two context kinds for one audience go out under their own kinds', async () => {
     const sink = receiver()
     const org = identifyEvent({ userId: 'org-1' })
     org.context = { ...org.context, groupId: 'org-1' }
-    const byGroup = { context_kind: { '@if': { exists: { '@path': '$.context.groupId' }, then: 'organization', else: 'user' } } }
+    const byGroup = {
+      context_kind: {
+        '@if': { exists: { '@path': '$.context.groupId' }, then: 'organization', else: 'user' }
+      }
+    }
     expect(await statuses([identifyEvent({ userId: 'user-1' }), org], byGroup)).toEqual([204, 204])
     const kinds = Object.fromEntries(sink.bodies.map((b) => [b.contextKind, b.batch.map((m) => m.userId)]))
     expect(kinds).toEqual({ user: ['user-1'], organization: ['org-1'] })
@@ -102,7 +115,9 @@ describe('§A6 faults of the existing destination', () => {
     nock.cleanAll()
 
     const slow = receiver(25)
-    const events = Array.from({ length: 12 }, (_, i) => identifyEvent({ ...audiences[i % 3], userId: `user-${i}` }))
+    const events = Array.from({ length: 12 }, (_, i) =>
+      identifyEvent({ ...audiences[i % 3], userId: `user-${i}` })
+    )
     expect(await statuses(events, { batch_size: 1 })).toEqual(Array(12).fill(204))
     expect(slow.bodies).toHaveLength(12)
     expect(slow.peakInFlight()).toBe(4)

@@ -53,7 +53,9 @@ function personas(o: EngageOptions) {
 }
 
 function membershipOf(o: EngageOptions): Record<string, unknown> {
-  return 'value' in o && o.value === undefined ? {} : { [o.audienceKey ?? 'ld_segment_test']: 'value' in o ? o.value : true }
+  return 'value' in o && o.value === undefined
+    ? {}
+    : { [o.audienceKey ?? 'ld_segment_test']: 'value' in o ? o.value : true }
 }
 
 /** An Engage audience `identify`: membership in `traits`. */

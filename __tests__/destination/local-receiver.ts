@@ -18,7 +18,11 @@ export interface LocalReceiver {
   close: () => Promise<void>
 }
 
-export async function startLocalReceiver(options: { token: string; clientId: string; delayMs?: number }): Promise<LocalReceiver> {
+export async function startLocalReceiver(options: {
+  token: string
+  clientId: string
+  delayMs?: number
+}): Promise<LocalReceiver> {
   const received: LocalReceiver['received'] = []
   const segments = new Map<string, Set<string>>()
   const failures = new Map<string, { status: number; code: string; message: string }>()
@@ -32,7 +36,9 @@ export async function startLocalReceiver(options: { token: string; clientId: str
     }
     const url = new URL(req.url ?? '/', 'http://localhost')
     if ((req.method === 'HEAD' || req.method === 'GET') && url.pathname.startsWith('/sdk/goals/')) {
-      return answer(decodeURIComponent(url.pathname.slice('/sdk/goals/'.length)) === options.clientId ? 200 : 404)
+      return answer(
+        decodeURIComponent(url.pathname.slice('/sdk/goals/'.length)) === options.clientId ? 200 : 404
+      )
     }
     if (req.method === 'GET' && url.pathname === '/api/v2/versions') {
       return req.headers.authorization === options.token
@@ -53,7 +59,10 @@ export async function startLocalReceiver(options: { token: string; clientId: str
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as SegmentAudiencesBody
           received.push({ headers: req.headers, body })
           if (body.environmentId !== options.clientId) {
-            return answer(400, { code: 'invalid_request', message: `unknown environment ${body.environmentId}` })
+            return answer(400, {
+              code: 'invalid_request',
+              message: `unknown environment ${body.environmentId}`
+            })
           }
           const failure = body.batch.map((m) => failures.get(m.cohortId)).find(Boolean)
           if (failure) return answer(failure.status, { code: failure.code, message: failure.message })

@@ -1,4 +1,8 @@
-import { buildSyncRequests, contextKindProblem, toCohortName } from '../../src/destination/syncAudience/requests'
+import {
+  buildSyncRequests,
+  contextKindProblem,
+  toCohortName
+} from '../../src/destination/syncAudience/requests'
 import { payload } from './helpers'
 
 const options = { clientId: 'client-side-id-123' }
@@ -69,7 +73,10 @@ describe('buildSyncRequests: one event', () => {
   })
 
   it('ignores a membership inherited from the prototype', () => {
-    const plan = buildSyncRequests([payload({ segment_audience_key: 'constructor', traits_or_props: {} })], options)
+    const plan = buildSyncRequests(
+      [payload({ segment_audience_key: 'constructor', traits_or_props: {} })],
+      options
+    )
     expect(rejection(plan.routes[0])).toMatch(/must be true or false; got missing/)
   })
 
@@ -78,7 +85,9 @@ describe('buildSyncRequests: one event', () => {
       [payload({ segment_computation_action: computationClass as 'audience' })],
       options
     )
-    expect(rejection(plan.routes[0])).toMatch(/segment_computation_action must be "audience" or "journey_step"/)
+    expect(rejection(plan.routes[0])).toMatch(
+      /segment_computation_action must be "audience" or "journey_step"/
+    )
   })
 
   it('accepts journey steps', () => {
@@ -130,8 +139,16 @@ describe('buildSyncRequests: context key priority', () => {
   })
 
   it.each([
-    ['user_id_only', { segment_anonymous_id: 'anon', user_email: 'e@example.com' }, /segment_user_id is missing or empty/],
-    ['user_id_then_email', { segment_user_id: '', segment_anonymous_id: 'anon' }, /segment_user_id, user_email are all missing/],
+    [
+      'user_id_only',
+      { segment_anonymous_id: 'anon', user_email: 'e@example.com' },
+      /segment_user_id is missing or empty/
+    ],
+    [
+      'user_id_then_email',
+      { segment_user_id: '', segment_anonymous_id: 'anon' },
+      /segment_user_id, user_email are all missing/
+    ],
     ['email_only', { segment_user_id: 'uid' }, /user_email is missing or empty/]
   ] as const)('%s rejects %j: never sent without a key', (priority, identifiers, message) => {
     const plan = buildSyncRequests(
@@ -153,7 +170,12 @@ describe('buildSyncRequests: batches', () => {
     const plan = buildSyncRequests(
       [
         payload({ segment_user_id: 'u1' }),
-        payload({ segment_user_id: 'u2', segment_audience_id: 'aud_2', segment_audience_key: 'vip', traits_or_props: { vip: false } }),
+        payload({
+          segment_user_id: 'u2',
+          segment_audience_id: 'aud_2',
+          segment_audience_key: 'vip',
+          traits_or_props: { vip: false }
+        }),
         payload({ segment_user_id: 'u3' })
       ],
       options
@@ -210,12 +232,19 @@ describe('buildSyncRequests: batches', () => {
     ])
     const [first, , last] = plan.routes
     expect(first).toEqual(last)
-    expect(first).toEqual({ request: 0, member: { userId: 'u1', cohortName: 'Ld segment test', cohortId: 'aud_1', value: false } })
+    expect(first).toEqual({
+      request: 0,
+      member: { userId: 'u1', cohortName: 'Ld segment test', cohortId: 'aud_1', value: false }
+    })
   })
 
   it('a rejected event changes nothing for the others', () => {
     const plan = buildSyncRequests(
-      [payload({ segment_user_id: 'u1' }), payload({ segment_user_id: undefined }), payload({ segment_user_id: 'u3' })],
+      [
+        payload({ segment_user_id: 'u1' }),
+        payload({ segment_user_id: undefined }),
+        payload({ segment_user_id: 'u3' })
+      ],
       options
     )
     expect(plan.requests[0].batch.map((m) => m.userId)).toEqual(['u1', 'u3'])

@@ -45,8 +45,12 @@ describe('the actions-core runner against a local server', () => {
 
   it('tests authentication: valid, bad clientId, bad token', async () => {
     await expect(destination.testAuthentication(settings)).resolves.toBeUndefined()
-    await expect(destination.testAuthentication({ ...settings, clientId: 'nope' })).rejects.toThrow(/clientId: no LaunchDarkly environment/)
-    await expect(destination.testAuthentication({ ...settings, apiKey: 'wrong' })).rejects.toThrow(/apiKey: LaunchDarkly rejected the service token \(401\)/)
+    await expect(destination.testAuthentication({ ...settings, clientId: 'nope' })).rejects.toThrow(
+      /clientId: no LaunchDarkly environment/
+    )
+    await expect(destination.testAuthentication({ ...settings, apiKey: 'wrong' })).rejects.toThrow(
+      /apiKey: LaunchDarkly rejected the service token \(401\)/
+    )
   })
 
   it('syncs a batch of Engage events into segments and reports each event in order', async () => {
@@ -61,7 +65,9 @@ describe('the actions-core runner against a local server', () => {
     ]
     const [result] = await destination.onBatch(events, withPreset())
     expect(result.multistatus?.map((entry) => entry.status)).toEqual([204, 204, 400, 204, 204, 400])
-    expect(result.multistatus?.[5]).toMatchObject({ errormessage: 'Payload is either invalid or does not match the subscription' })
+    expect(result.multistatus?.[5]).toMatchObject({
+      errormessage: 'Payload is either invalid or does not match the subscription'
+    })
     expect(Object.fromEntries([...server.segments].map(([key, keys]) => [key, [...keys]]))).toEqual({
       'user/aud_1': ['ada'],
       'user/aud_vip': ['ada']
@@ -81,13 +87,25 @@ describe('the actions-core runner against a local server', () => {
   })
 
   it("surfaces the receiver's error: non-retryable on 409 for perform, per event for a batch", async () => {
-    server.failCohort('aud_1', 409, 'conflict', 'segment segment-audiences-aud_1 has context kind organization')
+    server.failCohort(
+      'aud_1',
+      409,
+      'conflict',
+      'segment segment-audiences-aud_1 has context kind organization'
+    )
     const error = await destination.onEvent(identifyEvent(), withPreset()).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(IntegrationError)
-    expect(error).toMatchObject({ status: 409, retry: false, message: expect.stringMatching(/has context kind organization/) })
+    expect(error).toMatchObject({
+      status: 409,
+      retry: false,
+      message: expect.stringMatching(/has context kind organization/)
+    })
 
     const [result] = await destination.onBatch(
-      [identifyEvent({ userId: 'u1' }), identifyEvent({ userId: 'u2', audienceId: 'aud_2', audienceKey: 'other' })],
+      [
+        identifyEvent({ userId: 'u1' }),
+        identifyEvent({ userId: 'u2', audienceId: 'aud_2', audienceKey: 'other' })
+      ],
       withPreset({}, { batch_size: 1 })
     )
     expect(result.multistatus?.map((entry) => entry.status)).toEqual([409, 204])

@@ -17,12 +17,18 @@ describe('classifyResponse', () => {
     [409, 'rejected'],
     [413, 'rejected']
   ])('%i → %s', (status, failure) => {
-    expect(classifyResponse(status, { code: 'x', message: 'y' })).toMatchObject({ ok: false, status, failure })
+    expect(classifyResponse(status, { code: 'x', message: 'y' })).toMatchObject({
+      ok: false,
+      status,
+      failure
+    })
   })
 
   it("carries the receiver's code and message", () => {
     const outcome = classifyResponse(409, { code: 'conflict', message: 'segment is of context kind user' })
-    expect(outcome).toMatchObject({ message: 'LaunchDarkly answered 409: conflict: segment is of context kind user' })
+    expect(outcome).toMatchObject({
+      message: 'LaunchDarkly answered 409: conflict: segment is of context kind user'
+    })
   })
 
   it('falls back to the body text, then to the status text', () => {
@@ -35,7 +41,10 @@ describe('classifyResponse', () => {
 
 describe('classifyFailure', () => {
   it('treats a timeout as a retryable 408', () => {
-    const timeout = Object.assign(new Error('Request timed out after 50ms'), { name: 'TimeoutError', code: 'ETIMEDOUT' })
+    const timeout = Object.assign(new Error('Request timed out after 50ms'), {
+      name: 'TimeoutError',
+      code: 'ETIMEDOUT'
+    })
     expect(classifyFailure(timeout)).toEqual({
       ok: false,
       status: 408,
@@ -46,6 +55,10 @@ describe('classifyFailure', () => {
 
   it('treats a network error as a retryable 503', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
-    expect(classifyFailure(refused)).toMatchObject({ status: 503, failure: 'retryable', message: expect.stringMatching(/ECONNREFUSED/) })
+    expect(classifyFailure(refused)).toMatchObject({
+      status: 503,
+      failure: 'retryable',
+      message: expect.stringMatching(/ECONNREFUSED/)
+    })
   })
 })

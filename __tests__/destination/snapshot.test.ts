@@ -5,7 +5,15 @@
 import nock from 'nock'
 import { Destination, type SegmentEvent } from '@segment/actions-core'
 import definition, { USER_AGENT } from '../../src/destination'
-import { API, identifyEvent, runnerSettings, stableHeaders, TARGET_PATH, trackEvent, type CapturedRequest } from './helpers'
+import {
+  API,
+  identifyEvent,
+  runnerSettings,
+  stableHeaders,
+  TARGET_PATH,
+  trackEvent,
+  type CapturedRequest
+} from './helpers'
 import { version } from '../../package.json'
 
 const destination = new Destination(definition)
@@ -42,7 +50,9 @@ async function sendOne(event: SegmentEvent): Promise<CapturedRequest[]> {
 
 describe('outgoing requests', () => {
   it('identify: a user entered an audience', async () => {
-    expect(await sendOne(identifyEvent({ userId: 'user-1', email: 'ada@example.com', value: true }))).toMatchSnapshot()
+    expect(
+      await sendOne(identifyEvent({ userId: 'user-1', email: 'ada@example.com', value: true }))
+    ).toMatchSnapshot()
   })
 
   it('track: a user exited an audience', async () => {
@@ -55,7 +65,10 @@ describe('outgoing requests', () => {
       identifyEvent({ userId: 'user-1', value: true, messageId: 'm1' }),
       trackEvent({ ...vip, userId: 'user-2', value: true, messageId: 'm2' }),
       // organization-kind members arrive with a groupId; the mapping below routes them.
-      { ...identifyEvent({ ...vip, userId: 'org-9', value: true, messageId: 'm3' }), context: { ...identifyEvent(vip).context, groupId: 'org-9' } },
+      {
+        ...identifyEvent({ ...vip, userId: 'org-9', value: true, messageId: 'm3' }),
+        context: { ...identifyEvent(vip).context, groupId: 'org-9' }
+      },
       identifyEvent({ userId: 'user-3', value: 'false', messageId: 'm4' }),
       trackEvent({ userId: 'user-1', value: false, messageId: 'm5' }),
       trackEvent({ ...vip, userId: 'user-4', value: false, messageId: 'm6' })
@@ -65,7 +78,11 @@ describe('outgoing requests', () => {
       events,
       runnerSettings(
         {},
-        { context_kind: { '@if': { exists: { '@path': '$.context.groupId' }, then: 'organization', else: 'user' } } }
+        {
+          context_kind: {
+            '@if': { exists: { '@path': '$.context.groupId' }, then: 'organization', else: 'user' }
+          }
+        }
       )
     )
     expect(captured).toMatchSnapshot()

@@ -72,35 +72,52 @@ describe('perform (one event)', () => {
     nock(API).post(TARGET_PATH).reply(status, { code: 'unauthorized', message: 'Invalid access token' })
     const error = await destination.onEvent(identifyEvent(), runnerSettings()).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(InvalidAuthenticationError)
-    expect((error as Error).message).toBe(`LaunchDarkly answered ${status}: unauthorized: Invalid access token`)
+    expect((error as Error).message).toBe(
+      `LaunchDarkly answered ${status}: unauthorized: Invalid access token`
+    )
   })
 
   it.each([
     [400, 'invalid_request', '/batch/0/userId: expected a string or number, got object'],
     [404, 'not_found', 'Unknown integration'],
     [409, 'conflict', 'segment segment-audiences-aud_1 has context kind user']
-  ])("throws a non-retryable IntegrationError with the receiver's message on %i", async (status, code, message) => {
-    nock(API).post(TARGET_PATH).reply(status, { code, message })
-    const error = await destination.onEvent(identifyEvent(), runnerSettings()).catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(IntegrationError)
-    expect(error).not.toBeInstanceOf(RetryableError)
-    expect(error).toMatchObject({ status, retry: false, message: `LaunchDarkly answered ${status}: ${code}: ${message}` })
-  })
+  ])(
+    "throws a non-retryable IntegrationError with the receiver's message on %i",
+    async (status, code, message) => {
+      nock(API).post(TARGET_PATH).reply(status, { code, message })
+      const error = await destination.onEvent(identifyEvent(), runnerSettings()).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(IntegrationError)
+      expect(error).not.toBeInstanceOf(RetryableError)
+      expect(error).toMatchObject({
+        status,
+        retry: false,
+        message: `LaunchDarkly answered ${status}: ${code}: ${message}`
+      })
+    }
+  )
 
   it('throws a RetryableError on a network error', async () => {
     const apiBaseUrl = await refusingBaseUrl()
-    const error = await destination.onEvent(identifyEvent(), runnerSettings({ apiBaseUrl })).catch((e: unknown) => e)
+    const error = await destination
+      .onEvent(identifyEvent(), runnerSettings({ apiBaseUrl }))
+      .catch((e: unknown) => e)
     expect(error).toBeInstanceOf(RetryableError)
-    expect(error).toMatchObject({ status: 503, message: expect.stringMatching(/Could not reach LaunchDarkly: .*ECONNREFUSED/) })
+    expect(error).toMatchObject({
+      status: 503,
+      message: expect.stringMatching(/Could not reach LaunchDarkly: .*ECONNREFUSED/)
+    })
   })
 
   it('throws a RetryableError on a timeout', async () => {
     nock(API).post(TARGET_PATH).delay(500).reply(204)
     // The runner's client with a short timeout instead of the 10 s default.
-    const request = createRequestClient(definition.extendRequest?.({ settings, payload: undefined }) ?? {}, { timeout: 50 })
-    const error = await syncAudience
-      .perform(request, { payload: payload(), settings })
-      .then(() => undefined, (e: unknown) => e)
+    const request = createRequestClient(definition.extendRequest?.({ settings, payload: undefined }) ?? {}, {
+      timeout: 50
+    })
+    const error = await syncAudience.perform(request, { payload: payload(), settings }).then(
+      () => undefined,
+      (e: unknown) => e
+    )
     expect(error).toBeInstanceOf(RetryableError)
     expect(error).toMatchObject({ status: 408, message: expect.stringMatching(/did not answer in time/) })
   })
@@ -118,7 +135,10 @@ describe('perform (one event)', () => {
       .onEvent(identifyEvent(), runnerSettings({ apiBaseUrl: 'ftp://example.com' }))
       .catch((e: unknown) => e)
     expect(error).toBeInstanceOf(IntegrationError)
-    expect(error).toMatchObject({ status: 400, message: expect.stringMatching(/apiBaseUrl must be an absolute http\(s\) URL/) })
+    expect(error).toMatchObject({
+      status: 400,
+      message: expect.stringMatching(/apiBaseUrl must be an absolute http\(s\) URL/)
+    })
   })
 })
 
@@ -129,12 +149,24 @@ describe('performBatch (many events)', () => {
     expect(multistatus).toEqual([
       {
         status: 204,
-        sent: { contextKind: 'user', userId: 'u1', cohortName: 'Ld segment test', cohortId: 'aud_1', value: true },
+        sent: {
+          contextKind: 'user',
+          userId: 'u1',
+          cohortName: 'Ld segment test',
+          cohortId: 'aud_1',
+          value: true
+        },
         body: ''
       },
       {
         status: 204,
-        sent: { contextKind: 'user', userId: 'u2', cohortName: 'Ld segment test', cohortId: 'aud_1', value: false },
+        sent: {
+          contextKind: 'user',
+          userId: 'u2',
+          cohortName: 'Ld segment test',
+          cohortId: 'aud_1',
+          value: false
+        },
         body: ''
       }
     ])
@@ -142,7 +174,10 @@ describe('performBatch (many events)', () => {
 
   it('rejects a bad event with 400 and its reason while the others go through', async () => {
     const scope = nock(API)
-      .post(TARGET_PATH, (body: { batch: Array<{ userId: string }> }) => body.batch.map((m) => m.userId).join() === 'u1,u3')
+      .post(
+        TARGET_PATH,
+        (body: { batch: Array<{ userId: string }> }) => body.batch.map((m) => m.userId).join() === 'u1,u3'
+      )
       .reply(204)
     const multistatus = await onBatch([
       identifyEvent({ userId: 'u1' }),
@@ -157,13 +192,26 @@ describe('performBatch (many events)', () => {
     })
   })
 
-  it('keeps actions-core\'s own 400 for an event that fails the field schema', async () => {
+  it("keeps actions-core's own 400 for an event that fails the field schema", async () => {
     nock(API).post(TARGET_PATH).reply(204)
     const noAudience = identifyEvent({ userId: 'u2' })
     noAudience.context = { personas: { computation_class: 'audience', computation_key: 'ld_segment_test' } }
     const multistatus = await onBatch([identifyEvent({ userId: 'u1' }), noAudience])
     expect(multistatus.map((r) => r.status)).toEqual([204, 400])
     expect(multistatus[1]).toMatchObject({ errormessage: expect.stringMatching(/segment_audience_id/) })
+  })
+
+  it('rejects events of other computation classes (computed traits) clearly, without sending', async () => {
+    const multistatus = await onBatch([identifyEvent({ computationClass: 'computed_trait' })])
+    expect(multistatus).toEqual([
+      expect.objectContaining({
+        status: 400,
+        errormessage: 'Segment Computation Action must be one of: "audience" or "journey_step".'
+      })
+    ])
+    await expect(
+      destination.onEvent(identifyEvent({ computationClass: 'computed_trait' }), runnerSettings())
+    ).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/"audience" or "journey_step"/) })
   })
 
   it.each([
@@ -188,19 +236,26 @@ describe('performBatch (many events)', () => {
 
   it('gives the events of a request that hit a network error a retryable 503', async () => {
     const apiBaseUrl = await refusingBaseUrl()
-    const results = await destination.onBatch([identifyEvent({ userId: 'u1' })], runnerSettings({ apiBaseUrl }))
+    const results = await destination.onBatch(
+      [identifyEvent({ userId: 'u1' })],
+      runnerSettings({ apiBaseUrl })
+    )
     const multistatus = results[0].multistatus as ResultMultiStatusNode[]
     expect(multistatus[0]).toMatchObject({ status: 503, errortype: 'SERVICE_UNAVAILABLE' })
   })
 
   it('gives the events of a request that timed out a 408', async () => {
     nock(API).post(TARGET_PATH).delay(500).reply(204)
-    const request = createRequestClient(definition.extendRequest?.({ settings, payload: undefined }) ?? {}, { timeout: 50 })
+    const request = createRequestClient(definition.extendRequest?.({ settings, payload: undefined }) ?? {}, {
+      timeout: 50
+    })
     const response = await syncAudience.performBatch?.(request, {
       payload: [payload({ segment_user_id: 'u1' }), payload({ segment_user_id: 'u2', traits_or_props: {} })],
       settings
     })
-    const entries = (response as { getAllResponses(): Array<{ value(): object }> }).getAllResponses().map((r) => r.value())
+    const entries = (response as { getAllResponses(): Array<{ value(): object }> })
+      .getAllResponses()
+      .map((r) => r.value())
     expect(entries).toEqual([
       expect.objectContaining({ status: 408, errormessage: expect.stringMatching(/did not answer in time/) }),
       expect.objectContaining({ status: 400, errormessage: expect.stringMatching(/must be true or false/) })
@@ -217,9 +272,13 @@ describe('performBatch (many events)', () => {
     const org = identifyEvent({ userId: 'org-1' })
     org.context = { ...org.context, groupId: 'g1' }
     const result = await onBatch([identifyEvent({ userId: 'u1' }), org, identifyEvent({ userId: 'u2' })], {
-      context_kind: { '@if': { exists: { '@path': '$.context.groupId' }, then: 'organization', else: 'user' } }
+      context_kind: {
+        '@if': { exists: { '@path': '$.context.groupId' }, then: 'organization', else: 'user' }
+      }
     })
     expect(result.map((r) => r.status)).toEqual([409, 204, 409])
-    expect(result[0]).toMatchObject({ errormessage: 'LaunchDarkly answered 409: conflict: segment has context kind organization' })
+    expect(result[0]).toMatchObject({
+      errormessage: 'LaunchDarkly answered 409: conflict: segment has context kind organization'
+    })
   })
 })

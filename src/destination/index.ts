@@ -15,7 +15,9 @@ export const LD_API_VERSION = '20240415'
 
 // package.json sits two levels up from both src/destination and dist/destination; reading it
 // (rather than importing) keeps it out of the compiled tree.
-const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+  version: string
+}
 export const USER_AGENT = `synced-segments/${version}`
 
 type Check = { status: number } | { unreachable: string }

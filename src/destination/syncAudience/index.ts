@@ -96,7 +96,10 @@ export const fields: Record<string, InputField> = {
       { label: 'Use Segment userId only', value: 'user_id_only' },
       { label: 'Use Segment userId, else email', value: 'user_id_then_email' },
       { label: 'Use Segment userId, else anonymousId', value: 'user_id_then_anonymousId' },
-      { label: 'Use Segment userId, else email, else anonymousId', value: 'user_id_then_email_then_anonymousId' },
+      {
+        label: 'Use Segment userId, else email, else anonymousId',
+        value: 'user_id_then_email_then_anonymousId'
+      },
       { label: 'Use email only', value: 'email_only' }
     ] satisfies Array<{ label: string; value: (typeof CONTEXT_KEY_PRIORITIES)[number] }>
   },
@@ -141,7 +144,8 @@ function segmentAudiencesUrl(settings: Settings): string {
     return resolveEndpoints(settings).api + SEGMENT_AUDIENCES_PATH
   } catch (error) {
     // A misconfigured destination fails every event alike; retrying cannot help.
-    if (error instanceof InvalidEndpointError) throw new IntegrationError(error.message, 'INVALID_SETTINGS', 400)
+    if (error instanceof InvalidEndpointError)
+      throw new IntegrationError(error.message, 'INVALID_SETTINGS', 400)
     throw error
   }
 }
@@ -162,16 +166,27 @@ function toActionError(outcome: Extract<RequestOutcome, { ok: false }>): Error {
     case 'auth':
       return new InvalidAuthenticationError(outcome.message)
     case 'retryable':
-      return new RetryableError(outcome.message, outcome.status as ConstructorParameters<typeof RetryableError>[1])
+      return new RetryableError(
+        outcome.message,
+        outcome.status as ConstructorParameters<typeof RetryableError>[1]
+      )
     case 'rejected': {
-      const error = new IntegrationError(outcome.message, getErrorCodeFromHttpStatus(outcome.status), outcome.status)
+      const error = new IntegrationError(
+        outcome.message,
+        getErrorCodeFromHttpStatus(outcome.status),
+        outcome.status
+      )
       error.retry = false
       return error
     }
   }
 }
 
-export async function performSync(request: RequestClient, payload: Payload, settings: Settings): Promise<RequestOutcome> {
+export async function performSync(
+  request: RequestClient,
+  payload: Payload,
+  settings: Settings
+): Promise<RequestOutcome> {
   const { plan, outcomes } = await planAndSend(request, [payload], settings)
   const route = plan.routes[0]
   if ('rejected' in route) throw new PayloadValidationError(route.rejected)
@@ -190,7 +205,11 @@ export async function performBatchSync(
   const response = new MultiStatusResponse()
   plan.routes.forEach((route, index) => {
     if ('rejected' in route) {
-      response.setErrorResponseAtIndex(index, { status: 400, errortype: 'PAYLOAD_VALIDATION_FAILED', errormessage: route.rejected })
+      response.setErrorResponseAtIndex(index, {
+        status: 400,
+        errortype: 'PAYLOAD_VALIDATION_FAILED',
+        errormessage: route.rejected
+      })
       return
     }
     const outcome = outcomes[route.request]

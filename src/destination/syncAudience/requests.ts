@@ -62,7 +62,10 @@ export interface PlanOptions {
 
 /** `ld_segment_test` → `Ld segment test`: Engage keys are snake_case, LaunchDarkly shows names. */
 export function toCohortName(audienceKey: string): string {
-  const words = audienceKey.replace(/[_\s]+/g, ' ').trim().toLowerCase()
+  const words = audienceKey
+    .replace(/[_\s]+/g, ' ')
+    .trim()
+    .toLowerCase()
   if (!words) return audienceKey
   return words.charAt(0).toUpperCase() + words.slice(1)
 }
@@ -90,7 +93,9 @@ function pickContextKey(payload: Payload): { key: string } | { problem: string }
   const priority = payload.context_key as ContextKeyPriority
   const candidates = PRIORITY_FIELDS[priority]
   if (!candidates) {
-    return { problem: `context_key must be one of ${CONTEXT_KEY_PRIORITIES.join(', ')}; got "${payload.context_key}"` }
+    return {
+      problem: `context_key must be one of ${CONTEXT_KEY_PRIORITIES.join(', ')}; got "${payload.context_key}"`
+    }
   }
   for (const field of candidates) {
     const value = payload[field]
@@ -131,7 +136,8 @@ function acceptPayload(payload: Payload): Accepted | { rejected: string } {
     }
   }
   const audienceId = payload.segment_audience_id
-  if (!nonEmptyString(audienceId)) return { rejected: 'segment_audience_id (the Engage audience ID) is missing or empty' }
+  if (!nonEmptyString(audienceId))
+    return { rejected: 'segment_audience_id (the Engage audience ID) is missing or empty' }
   const audienceKey = payload.segment_audience_key
   if (!nonEmptyString(audienceKey)) {
     return { rejected: 'segment_audience_key (the Engage audience key) is missing or empty' }
@@ -159,7 +165,12 @@ function acceptPayload(payload: Payload): Accepted | { rejected: string } {
   return {
     kind: payload.context_kind,
     batchSize,
-    member: { userId: picked.key, cohortName: toCohortName(audienceKey), cohortId: audienceId, value: membership }
+    member: {
+      userId: picked.key,
+      cohortName: toCohortName(audienceKey),
+      cohortId: audienceId,
+      value: membership
+    }
   }
 }
 
@@ -190,7 +201,8 @@ export function buildSyncRequests(payloads: readonly Payload[], options: PlanOpt
     if ('rejected' in entry || winnerOf.get(identities[index] as string) !== index) return
     let requestIndex = openRequestByKind.get(entry.kind)
     if (requestIndex === undefined || requests[requestIndex].batch.length >= batchSize) {
-      requestIndex = requests.push({ environmentId: options.clientId, contextKind: entry.kind, batch: [] }) - 1
+      requestIndex =
+        requests.push({ environmentId: options.clientId, contextKind: entry.kind, batch: [] }) - 1
       openRequestByKind.set(entry.kind, requestIndex)
     }
     requests[requestIndex].batch.push(entry.member)

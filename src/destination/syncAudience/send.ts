@@ -28,7 +28,8 @@ export type RequestOutcome =
 function describeBody(body: unknown): string {
   if (body !== null && typeof body === 'object') {
     const { code, message } = body as { code?: unknown; message?: unknown }
-    if (typeof message === 'string' && message) return typeof code === 'string' && code ? `${code}: ${message}` : message
+    if (typeof message === 'string' && message)
+      return typeof code === 'string' && code ? `${code}: ${message}` : message
     return JSON.stringify(body).slice(0, 500)
   }
   return typeof body === 'string' ? body.trim().slice(0, 500) : ''
@@ -44,7 +45,8 @@ export function classifyResponse(status: number, body: JSONLikeObject | string):
   const detail = describeBody(body) || STATUS_CODES[status] || 'no message'
   const message = `LaunchDarkly answered ${status}: ${detail}`
   if (status === 401 || status === 403) return { ok: false, status, failure: 'auth', message, body }
-  if (status === 408 || status === 429 || status >= 500) return { ok: false, status, failure: 'retryable', message, body }
+  if (status === 408 || status === 429 || status >= 500)
+    return { ok: false, status, failure: 'retryable', message, body }
   return { ok: false, status, failure: 'rejected', message, body }
 }
 
@@ -54,11 +56,25 @@ export function classifyFailure(error: unknown): RequestOutcome {
   const timedOut = name === 'TimeoutError' || name === 'RequestTimeoutError' || code === 'ETIMEDOUT'
   const reason = message || String(error)
   return timedOut
-    ? { ok: false, status: TIMEOUT_STATUS, failure: 'retryable', message: `LaunchDarkly did not answer in time: ${reason}` }
-    : { ok: false, status: NETWORK_ERROR_STATUS, failure: 'retryable', message: `Could not reach LaunchDarkly: ${reason}` }
+    ? {
+        ok: false,
+        status: TIMEOUT_STATUS,
+        failure: 'retryable',
+        message: `LaunchDarkly did not answer in time: ${reason}`
+      }
+    : {
+        ok: false,
+        status: NETWORK_ERROR_STATUS,
+        failure: 'retryable',
+        message: `Could not reach LaunchDarkly: ${reason}`
+      }
 }
 
-async function sendOne(request: RequestClient, url: string, body: SegmentAudiencesBody): Promise<RequestOutcome> {
+async function sendOne(
+  request: RequestClient,
+  url: string,
+  body: SegmentAudiencesBody
+): Promise<RequestOutcome> {
   try {
     // throwHttpErrors: false so every status is mapped here, in one place.
     const response = await request(url, { method: 'POST', json: body, throwHttpErrors: false })
