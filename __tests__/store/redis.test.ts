@@ -177,6 +177,25 @@ describe('Redis store specifics', () => {
       await eventually(async () => (await redis.keys('acme:synced_segments:*garbage*')).length === 0)
       expect(await collect(store.members(env, 'seg', {}))).toEqual(['new', 'stays'])
     })
+    it('sweeps the references of a deleted segment of thousands of members in pages', async () => {
+      const env = uniqueEnv('acme')
+      const keys = Array.from({ length: 2_500 }, (_, i) => `member-${i}`)
+      await store.apply(env, [change('big', adds(...keys)), change('kept', adds('member-7'))], {
+        allowCreate: true
+      })
+      expect(await store.deleteSegment(env, 'big')).toBe(true)
+      await eventually(async () => (await redis.keys('acme:big_segment_include:*')).length === 1)
+      expect(await redis.smembers(`acme:big_segment_include:${sdkHash('member-7')}`)).toEqual(['kept.g1'])
+    })
+
+    it('keeps a Redis error about foreign data under its prefix a plain error, not a 503', async () => {
+      const env: EnvironmentRef = { projectKey: 'p', environmentKey: 'e', redisPrefix: 'acme' }
+      await redis.set('acme:synced_segments:p/e:segment:seg', 'not a hash')
+      const attempt = store.apply(env, [change('seg', adds('a'))], { allowCreate: true })
+      await expect(attempt).rejects.toThrow(/WRONGTYPE/)
+      await expect(attempt).rejects.not.toBeInstanceOf(StoreUnavailableError)
+      expect(await redis.keys('acme:big_segment_include:*')).toEqual([])
+    })
   })
 
   describe('environments', () => {
