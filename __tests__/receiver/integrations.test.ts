@@ -251,9 +251,27 @@ describe('validation rules', () => {
     const problems = validateIntegrationsDir(dir)
     expect(problems.map((p) => [p.file.slice(dir.length + 1), p.rule])).toEqual([
       [join('bad1', 'manifest.json'), 'add-remove-pair'],
+      [join('bad1', 'manifest.json'), 'json-pointer'],
       [join('bad2', 'manifest.json'), 'manifest-file']
     ])
     expect(() => loadIntegrations([dir])).toThrow(IntegrationError)
+  })
+
+  it('reports pointer, matcher and template problems alongside a broken structural rule', () => {
+    const dir = writeManifest(
+      'many',
+      manifestWith(
+        { ...booleanParser, memberArrayPath: undefined, cohortIdPath: 'cohort', arrayInclusion: { path: '/a', matcher: '[' } },
+        { jsonResponseBody: '{{#each}}' }
+      )
+    )
+    expect(validateIntegrationsDir(dir).map((p) => p.rule)).toEqual([
+      'array-inclusion-needs-member-array',
+      'member-array-required',
+      'json-pointer',
+      'matcher-regex',
+      'response-template'
+    ])
   })
 
   it('accepts each valid shape', () => {

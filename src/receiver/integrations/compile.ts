@@ -42,7 +42,8 @@ export interface CompiledIntegration {
 
 /**
  * Validates a parsed manifest and compiles it: everything a request needs is prepared here, once.
- * Returns the problems instead when the manifest breaks a rule.
+ * Returns the problems instead when the manifest breaks a rule; pointers, matcher and template
+ * are checked even when a structural rule fails, so one run reports all that is wrong.
  */
 export function compileManifest(
   key: string,
@@ -76,31 +77,12 @@ export function compileManifest(
     }
   }
 
-  // checkManifest guarantees exactly one of the three shapes below.
-  let mode: MembershipMode
-  if (p.addMemberArrayPath !== undefined && p.removeMemberArrayPath !== undefined) {
-    mode = {
-      kind: 'addRemove',
-      addArray: pointer('requestParser.addMemberArrayPath', p.addMemberArrayPath),
-      removeArray: pointer('requestParser.removeMemberArrayPath', p.removeMemberArrayPath)
-    }
-  } else if (p.arrayInclusion !== undefined) {
-    mode = {
-      kind: 'inclusion',
-      memberArray: pointer('requestParser.memberArrayPath', p.memberArrayPath as string),
-      action: pointer('requestParser.arrayInclusion.path', p.arrayInclusion.path),
-      matcher: compileMatcher(p.arrayInclusion.matcher, problems)
-    }
-  } else {
-    mode = {
-      kind: 'boolean',
-      memberArray: pointer('requestParser.memberArrayPath', p.memberArrayPath as string),
-      booleanMembership: pointer(
-        'requestParser.memberArrayParser.booleanMembershipPath',
-        p.memberArrayParser.booleanMembershipPath as string
-      )
-    }
-  }
+  const memberArray = optional('requestParser.memberArrayPath', p.memberArrayPath)
+  const addArray = optional('requestParser.addMemberArrayPath', p.addMemberArrayPath)
+  const removeArray = optional('requestParser.removeMemberArrayPath', p.removeMemberArrayPath)
+  const booleanMembership = optional('requestParser.memberArrayParser.booleanMembershipPath', p.memberArrayParser.booleanMembershipPath)
+  const action = optional('requestParser.arrayInclusion.path', p.arrayInclusion?.path)
+  const matcher = p.arrayInclusion === undefined ? undefined : compileMatcher(p.arrayInclusion.matcher, problems)
 
   let responseTemplate: ResponseTemplate | undefined
   if (capability.jsonResponseBody !== undefined) {
@@ -115,6 +97,18 @@ export function compileManifest(
   }
 
   if (problems.length > 0) return { problems }
+
+  // With no problem, the rules guarantee exactly one of these shapes.
+  let mode: MembershipMode
+  if (addArray !== undefined && removeArray !== undefined) {
+    mode = { kind: 'addRemove', addArray, removeArray }
+  } else if (memberArray !== undefined && action !== undefined && matcher !== undefined) {
+    mode = { kind: 'inclusion', memberArray, action, matcher }
+  } else if (memberArray !== undefined && booleanMembership !== undefined) {
+    mode = { kind: 'boolean', memberArray, booleanMembership }
+  } else {
+    throw new Error(`${manifestPath}: no membership mode, although the manifest passed validation`)
+  }
   const name = (manifest as { name?: unknown }).name
   return {
     integration: {

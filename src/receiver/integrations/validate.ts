@@ -39,7 +39,7 @@ const validateSchema = new Ajv({ allErrors: true }).compile<SyncedSegmentCapabil
 /**
  * Checks a parsed manifest against the capability schema and the §B1 rules that the schema
  * cannot express. Pointers, the matcher and the template are checked when they are compiled.
- * Returns the capability when there is no problem.
+ * Returns the capability whenever it matches the schema, so those can be checked as well.
  */
 export function checkManifest(manifest: unknown): { problems: RuleProblem[]; capability?: SyncedSegmentCapability } {
   const capability = isObject(manifest) && isObject(manifest.capabilities) ? manifest.capabilities.syncedSegment : undefined
@@ -51,8 +51,7 @@ export function checkManifest(manifest: unknown): { problems: RuleProblem[]; cap
   if (!validateSchema(capability)) {
     return { problems: schemaProblems(validateSchema.errors ?? []) }
   }
-  const problems = checkRules(capability)
-  return problems.length > 0 ? { problems } : { problems, capability }
+  return { problems: checkRules(capability), capability }
 }
 
 function checkRules({ requestParser: p }: SyncedSegmentCapability): RuleProblem[] {
