@@ -56,7 +56,7 @@ function replayLine(file: string, space: string, kind: string, summary: ReplaySu
     `${rejected} rejected`,
     ...(summary.malformedLines ? [`${plural(summary.malformedLines, 'malformed line')} skipped`] : [])
   ]
-  return `  ${file.padEnd(27)} ${`${space} → ${kind}`.padEnd(30)} ${parts.join(' · ')}`
+  return `  ${file}  (${space} space, context kind ${kind})\n    ${parts.join(' · ')}`
 }
 
 async function readEvents(path: string): Promise<SegmentEvent[]> {
@@ -106,7 +106,7 @@ export async function runDemo(out: { write(text: string): unknown }, options: De
       const picked = pickChecks(membershipStories(await readEvents(path)))
       checks.push(...picked.slice(0, replay === DEMO_REPLAYS[0] ? 3 : 1).map((check) => ({ ...check, kind })))
     }
-    print('  (rejected: events without a user ID or a boolean membership, and one page view — see fixtures/engage/README.md)')
+    print('  (rejected on purpose: no user ID, non-boolean membership, page views — see fixtures/engage/README.md)')
 
     const segments = await listAllSegments(target)
     const rows = []
@@ -130,6 +130,12 @@ export async function runDemo(out: { write(text: string): unknown }, options: De
     const allPassed = passed === checks.length && !failed
     print('', `${segments.length} segments, ${passed}/${checks.length} checks passed.${allPassed ? '' : ' Something is wrong.'}`)
     if (options.keep) print(`Data kept in ${dataDir}`)
+    print(
+      '',
+      'Next: run `synced-segments serve`, then replay your own export with',
+      '  synced-segments replay FILE.ndjson --base-url http://127.0.0.1:8787 --api-key TOKEN --client-id CLIENT_SIDE_ID',
+      '(serve prints the token and client-side ID; add --dry-run to see the requests without sending them).'
+    )
     return allPassed ? 0 : 1
   } finally {
     await receiver?.close()
