@@ -208,6 +208,17 @@ describe('boolean mode (segment-audiences)', () => {
     expect(parsed.cohorts[1]).toEqual({ cohortId: 'aud_9', cohortName: 'Aud 1', ops: add('b') })
   })
 
+  it('falls back to the request-level cohort name even after a member renamed the request cohort', () => {
+    const parsed = parseRequest(sa, {
+      environmentId: ENV,
+      batch: [member('a', true), member('b', true, { cohortName: 'Renamed' }), { userId: 'c', cohortId: 'aud_9', value: true }]
+    })
+    expect(parsed.cohorts).toEqual([
+      { cohortId: 'aud_1', cohortName: 'Renamed', ops: add('a', 'b') },
+      { cohortId: 'aud_9', cohortName: 'Aud 1', ops: add('c') }
+    ])
+  })
+
   it('the last name seen for a cohort is its name', () => {
     const parsed = parseRequest(sa, { environmentId: ENV, batch: [member('a', true), member('b', true, { cohortName: 'Aud 1 renamed' })] })
     expect(parsed.cohorts).toEqual([{ cohortId: 'aud_1', cohortName: 'Aud 1 renamed', ops: add('a', 'b') }])
@@ -358,7 +369,7 @@ describe('cohort URL', () => {
   })
 
   it.each([undefined, null, ''])('%j means no URL', (cohortUrl) => {
-    expect(parseRequest(fulcrum, body(cohortUrl)).cohorts[0]).toEqual({ cohortId: 'c', cohortName: 'C', ops: add('a') })
+    expect(parseRequest(fulcrum, body(cohortUrl)).cohorts[0]).toStrictEqual({ cohortId: 'c', cohortName: 'C', ops: add('a') })
   })
 
   it('any other type is a 400', () => {

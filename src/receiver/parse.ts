@@ -34,7 +34,8 @@ export function parseRequest(integration: CompiledIntegration, body: unknown): P
   const contextKind = readContextKind(body, parser.contextKind)
   const cohortId = requireId(parser.cohortId.find(body), parser.cohortId.pointer, 'cohort ID')
   const cohortName = requireId(parser.cohortName.find(body), parser.cohortName.pointer, 'cohort name')
-  const cohorts = new Cohorts(parser, { cohortId, cohortName, cohortUrl: readCohortUrl(body, parser.cohortUrl), ops: [] })
+  const cohortUrl = readCohortUrl(body, parser.cohortUrl)
+  const cohorts = new Cohorts(parser, cohortUrl === undefined ? { cohortId, cohortName, ops: [] } : { cohortId, cohortName, cohortUrl, ops: [] })
 
   const mode = parser.mode
   switch (mode.kind) {
@@ -89,11 +90,15 @@ class Cohorts {
   private readonly byId = new Map<string, CohortState>()
   // Members of one request mostly share a cohort: remember the last one to skip the map lookup.
   private last: CohortState | undefined
+  // Kept apart: members may rename the request's cohort, but other cohorts fall back to this name.
+  private readonly requestCohortName: string
 
   constructor(
     private readonly parser: CompiledParser,
     private readonly requestCohort: ParsedCohort
-  ) {}
+  ) {
+    this.requestCohortName = requestCohort.cohortName
+  }
 
   addMember(member: unknown, array: CompiledPointer, index: number, included: boolean): void {
     this.add(this.contextKey(member, array, index), member, array, index, included)
@@ -131,7 +136,7 @@ class Cohorts {
         const cohort: ParsedCohort =
           cohortId === this.requestCohort.cohortId
             ? this.requestCohort
-            : { cohortId, cohortName: this.requestCohort.cohortName, ops: [] }
+            : { cohortId, cohortName: this.requestCohortName, ops: [] }
         state = { cohort, ops: new Map() }
         this.byId.set(cohortId, state)
       }
