@@ -30,13 +30,13 @@ afterAll(() => {
 })
 
 describe('program', () => {
-  it('is synced-segments with the package version and the serve and integrations commands', () => {
+  it('is synced-segments with the package version and every command', () => {
     const program = buildProgram()
     expect(program.name()).toBe('synced-segments')
     expect(program.version()).toBe(packageVersion())
     expect(packageVersion()).toMatch(/^\d+\.\d+\.\d+/)
     const names = program.commands.map((c) => c.name())
-    expect(names).toEqual(expect.arrayContaining(['serve', 'integrations']))
+    expect(names).toEqual(['serve', 'replay', 'demo', 'segments', 'integrations'])
     const serve = program.commands.find((c) => c.name() === 'serve')
     expect(serve?.options.map((o) => o.long)).toEqual(['--port', '--host', '--data', '--store', '--integrations', '--config'])
     const defaults = Object.fromEntries((serve?.options ?? []).map((o) => [o.attributeName(), o.defaultValue as unknown]))

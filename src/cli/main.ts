@@ -6,14 +6,17 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command } from 'commander'
+import * as demo from './demo'
 import * as integrations from './integrations'
+import * as replay from './replay'
+import * as segments from './segments'
 import * as serve from './serve'
 
 export interface CommandModule {
   register(program: Command): void
 }
 
-export const COMMANDS: CommandModule[] = [serve, integrations]
+export const COMMANDS: CommandModule[] = [serve, replay, demo, segments, integrations]
 
 /** Read at run time: package.json sits two levels up from both src/cli and dist/cli. */
 export function packageVersion(): string {
