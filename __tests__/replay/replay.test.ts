@@ -124,6 +124,21 @@ describe('replayEvents', () => {
     expect(recorder.received).toHaveLength(0)
   })
 
+  it('fails before sending anything when the base URL is not an absolute http(s) URL', async () => {
+    const requests: ReplayRequest[] = []
+    for (const dryRun of [false, true]) {
+      await expect(
+        replayEvents(records([identify('ada', POWER_USERS, true)]), {
+          settings: { apiKey: 'k', clientId: 'c', apiBaseUrl: 'ftp://example.test' },
+          batchSize: 10,
+          dryRun,
+          onRequest: (r) => requests.push(r)
+        })
+      ).rejects.toThrow(/absolute http\(s\) URL/)
+    }
+    expect(requests).toEqual([])
+  })
+
   it('rejects a batch size that is not a positive integer', async () => {
     await expect(
       replayEvents(records([]), { settings: { apiKey: 'k', clientId: 'c' }, batchSize: 0 })

@@ -80,8 +80,9 @@ export async function replayEvents(source: AsyncIterable<EventRecord>, options: 
   const summary = emptySummary(Boolean(options.dryRun))
 
   // A dry run sends to the sink, then reports each request under the base URL it would have used.
-  const sink = options.dryRun ? await startSink() : undefined
+  // Resolved first: a bad base URL must fail before the sink opens a port.
   const realApiBase = resolveEndpoints(options.settings).api
+  const sink = options.dryRun ? await startSink() : undefined
   const settings = withoutUndefined(sink ? { ...options.settings, apiBaseUrl: sink.url } : options.settings)
   const runnerSettings = { ...settings, subscriptions: [subscription] } as unknown as JSONObject
 
