@@ -42,7 +42,7 @@ function setUp(options: { config?: Record<string, unknown>; store?: (s: SegmentS
 }
 
 /** Writes raw bytes to the server and resolves with everything it answers before closing. */
-function raw(port: number, request: string | Buffer[]): Promise<string> {
+function raw(port: number, request: string | string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1')
     let response = ''
