@@ -42,8 +42,13 @@ describe('GET /api/v2/segments/:proj/:env', () => {
     expect(page.items.map((s) => s.key)).toEqual(['segment-audiences-b', 'segment-audiences-c'])
   })
 
-  it('allows at most 50 per page', async () => {
-    expect((await get(app, `${SEGMENTS}?limit=50`)).statusCode).toBe(200)
+  it('pages 50 by default and allows at most 50', async () => {
+    const members = Array.from({ length: 51 }, (_, i) => ({ userId: 'u1', cohortId: `c${String(i).padStart(2, '0')}`, value: true }))
+    expect((await sync(app, 'segment-audiences', audienceBody(members))).statusCode).toBe(204)
+    const page = (await get(app, SEGMENTS)).json<{ items: SegmentRecord[]; totalCount: number }>()
+    expect(page.totalCount).toBe(51)
+    expect(page.items).toHaveLength(50)
+    expect((await get(app, `${SEGMENTS}?limit=50&offset=50`)).json<{ items: SegmentRecord[] }>().items.map((s) => s.key)).toEqual(['segment-audiences-c50'])
     expect(expectJsonError(await get(app, `${SEGMENTS}?limit=51`), 400).message).toMatch(/limit/)
     expectJsonError(await get(app, `${SEGMENTS}?limit=0`), 400)
     expectJsonError(await get(app, `${SEGMENTS}?offset=-1`), 400)

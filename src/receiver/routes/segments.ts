@@ -15,6 +15,7 @@ import { requireAction } from '../auth'
 import { authorize, type ReceiverContext } from './context'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
+/** LaunchDarkly's maximum and default page size for segment lists. */
 export const LIST_MAX_LIMIT = 50
 export const MEMBERS_DEFAULT_LIMIT = 1000
 /** Pages are streamed, so a large one costs no memory; the cap only bounds a single response's time. */
@@ -93,7 +94,7 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
         querystring: {
           type: 'object',
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: LIST_MAX_LIMIT, default: 20 },
+            limit: { type: 'integer', minimum: 1, maximum: LIST_MAX_LIMIT, default: LIST_MAX_LIMIT },
             offset: { type: 'integer', minimum: 0, default: 0 }
           }
         },
