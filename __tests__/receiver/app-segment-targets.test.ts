@@ -6,6 +6,7 @@ import {
   get,
   makeApp,
   OTHER_ID,
+  PROD_ID,
   snapshot,
   STAGING,
   STAGING_ID,
@@ -405,4 +406,36 @@ it('keeps the state of other environments apart', async () => {
   expect(await included('segment-audiences-aud-1', 'u2')).toBe(false)
   expect(await store.isIncluded(STAGING, 'segment-audiences-aud-1', 'u2')).toBe(true)
   expect(await store.isIncluded(STAGING, 'segment-audiences-aud-1', 'u1')).toBe(false)
+})
+
+describe('hostile input', () => {
+  const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`
+  const cases: [string, string][] = [
+    ['JSON null', 'null'],
+    ['JSON array', '[]'],
+    ['JSON string', '"hello"'],
+    ['deep nesting', deep],
+    ['a huge number as an ID', `{"environmentId": 1e400, "batch": []}`],
+    ['an object as a member ID', JSON.stringify(audienceBody([{ userId: 'x', value: true }])).replace('"userId":"x"', '"userId":{"a":1}')],
+    ['an over-long member ID', JSON.stringify(audienceBody([{ userId: 'x'.repeat(1025), value: true }]))],
+    ['a member that is not an object', JSON.stringify({ environmentId: PROD_ID, batch: [42] })],
+    ['a batch that is an object', JSON.stringify({ environmentId: PROD_ID, batch: { 0: { userId: 'x', cohortId: 'a', cohortName: 'A', value: true } } })]
+  ]
+
+  it.each(cases)('%s: a JSON 400, nothing changed, the receiver still answers', async (_name, raw) => {
+    await sync(app, 'segment-audiences', audienceBody([{ userId: 'seed', value: true }]))
+    const before = await snapshot(store)
+    expectJsonError(await sync(app, 'segment-audiences', undefined, { raw }), 400)
+    expect(await snapshot(store)).toEqual(before)
+    expect((await get(app, '/healthz', null)).statusCode).toBe(200)
+  })
+
+  it('treats __proto__ and constructor as ordinary keys and IDs', async () => {
+    const raw =
+      `{"__proto__": {"environmentId": "evil"}, "constructor": {"prototype": 1}, "environmentId": ${JSON.stringify(PROD_ID)}, ` +
+      '"batch": [{"userId": "__proto__", "cohortId": "constructor", "cohortName": "__proto__", "value": true}]}'
+    expect((await sync(app, 'segment-audiences', undefined, { raw })).statusCode).toBe(204)
+    expect(await included('segment-audiences-constructor', '__proto__')).toBe(true)
+    expect(({} as Record<string, unknown>).environmentId).toBeUndefined()
+  })
 })
