@@ -37,7 +37,7 @@ export interface RedisServerOptions {
 const BINARY = process.env.REDIS_SERVER_BIN ?? 'redis-server'
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = await freePort()
+  let port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'synced-segments-redis-'))
   const startTimeoutMs = options.startTimeoutMs ?? 10_000
   let child: ChildProcess | undefined
@@ -54,12 +54,15 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       loglevel: 'warning'
     }
     const args = Object.entries(config).flatMap(([name, value]) => [`--${name}`, value])
-    const proc = spawn(BINARY, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+    const proc = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     child = proc
-    let stderr = ''
-    proc.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
+    // redis-server logs to stdout; kept for the error message when it exits early (e.g. port taken).
+    let output = ''
+    const keep = (chunk: Buffer): void => {
+      output = (output + chunk.toString()).slice(-4_000)
+    }
+    proc.stdout?.on('data', keep)
+    proc.stderr?.on('data', keep)
     const exited = new Promise<Error>((resolve) => {
       proc.once('error', (err: NodeJS.ErrnoException) => {
         resolve(
@@ -73,10 +76,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         )
       })
       proc.once('exit', (code, signal) => {
-        resolve(new Error(`redis-server exited early (code ${code}, signal ${signal}): ${stderr.trim()}`))
+        resolve(new Error(`redis-server exited early (code ${code}, signal ${signal}): ${output.trim()}`))
       })
     })
-    const ready = waitForPong(port, startTimeoutMs)
+    const ready = waitUntilServing(port, proc.pid, startTimeoutMs)
     const outcome = await Promise.race([ready.then(() => undefined), exited])
     if (outcome instanceof Error) {
       child = undefined
@@ -103,7 +106,19 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     child.kill(name)
   }
 
-  await start()
+  // Parallel jest workers can pick the same free port between our probe and redis-server's bind.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await start()
+      break
+    } catch (err) {
+      if (attempt >= 5 || !/Address already in use/i.test(String(err))) {
+        rmSync(dir, { recursive: true, force: true })
+        throw err
+      }
+      port = await freePort()
+    }
+  }
 
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -137,31 +152,37 @@ function freePort(): Promise<number> {
   })
 }
 
-/** Resolves once the server answers PING with PONG (raw RESP: no client library, no reconnect noise). */
-async function waitForPong(port: number, timeoutMs: number): Promise<void> {
+/**
+ * Resolves once the server on `port` answers and is the process we spawned (its INFO names our pid),
+ * so a foreign server that won a race for the port is never mistaken for ours.
+ */
+async function waitUntilServing(port: number, pid: number | undefined, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    if (await pingOnce(port)) return
+    if ((await serverPid(port)) === pid) return
     if (Date.now() > deadline)
-      throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`)
+      throw new Error(`redis-server on port ${port} did not answer within ${timeoutMs} ms`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }
 
-function pingOnce(port: number): Promise<boolean> {
+/** The process id the server on `port` reports (raw RESP: no client library, no reconnect noise). */
+function serverPid(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port })
     let reply = ''
-    const done = (ok: boolean): void => {
+    const done = (pid: number | undefined): void => {
       socket.destroy()
-      resolve(ok)
+      resolve(pid)
     }
-    socket.setTimeout(500, () => done(false))
-    socket.once('error', () => done(false))
-    socket.once('connect', () => socket.write('PING\r\n'))
+    socket.setTimeout(500, () => done(undefined))
+    socket.once('error', () => done(undefined))
+    socket.once('connect', () => socket.write('INFO server\r\n'))
     socket.on('data', (chunk) => {
       reply += chunk.toString()
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'))
+      const match = /process_id:(\d+)\r\n/.exec(reply)
+      if (match) done(Number(match[1]))
+      else if (reply.startsWith('-')) done(undefined)
     })
   })
 }
