@@ -12,14 +12,6 @@ import { BUNDLED_INTEGRATIONS_DIR, loadIntegrations } from '../../src/receiver/i
 import { openSqliteStore } from '../../src/store/sqlite'
 import type { EnvironmentRef, SegmentStore } from '../../src/store/types'
 
-// light-my-request (behind app.inject) requires `cookie` 2, which is ESM-only: Node 20 loads it, Jest's
-// module loader cannot. Inject uses it only to encode `cookies` options, which these tests never pass.
-jest.mock('cookie', () => ({
-  stringifySetCookie: () => {
-    throw new Error('cookies are not supported in the receiver tests')
-  }
-}))
-
 export const PROD_ID = 'client-prod-0001'
 export const STAGING_ID = 'client-staging-0001'
 export const OTHER_ID = 'client-other-0001'
