@@ -333,7 +333,7 @@ class RedisSegmentStore implements SegmentStore {
   ): Promise<Page<SegmentRecord>> {
     const { ns } = layoutOf(env)
     const [totalCount, ...records] = (await this.run(() =>
-      this.redis.syncedSegmentsList(ns, Math.max(0, page.offset), page.limit)
+      this.redis.syncedSegmentsList(ns, Math.max(0, Math.floor(page.offset)), Math.floor(page.limit))
     )) as [number, ...RawRecord[]]
     return { items: records.map(toRecord), totalCount }
   }
@@ -359,7 +359,7 @@ class RedisSegmentStore implements SegmentStore {
     const generation = await this.run(() => this.redis.hget(`${ns}segment:${segmentKey}`, 'generation'))
     if (generation === null) return
     const membersKey = `${ns}members:${segmentKey}.g${generation}`
-    let remaining = options.limit ?? Number.POSITIVE_INFINITY
+    let remaining = options.limit === undefined ? Number.POSITIVE_INFINITY : Math.floor(options.limit)
     // Equal scores make ZRANGEBYLEX a byte-wise cursor: '(' excludes the bound itself.
     let min = options.after === undefined ? '-' : `(${options.after}`
     while (remaining > 0) {
