@@ -68,6 +68,10 @@ describe('SQLite store', () => {
     }
   }
 
+  function countRows(table: 'members' | 'dropped_segments'): number {
+    return inspect((db) => db.prepare<[], number>(`SELECT count(*) FROM ${table}`).pluck().get() ?? 0)
+  }
+
   beforeEach(() => {
     ;({ dir, remove } = tempDir())
     path = join(dir, 'segments.db')
@@ -124,7 +128,7 @@ describe('SQLite store', () => {
     expect(await store.getSegment(env, 'seg')).toMatchObject({ includedCount: 1, lastModifiedDate: 1000 })
     expect(await collect(store.members(env, 'seg', {}))).toEqual(['kept'])
     expect(await store.getSegment(env, 'other')).toBeUndefined()
-    expect(inspect((db) => db.prepare<[], number>('SELECT count(*) FROM members').pluck().get() ?? 0)).toBe(1)
+    expect(countRows('members')).toBe(1)
   })
 
   it('deletes a large segment without touching its member rows, then purges them in the background', async () => {
@@ -132,20 +136,20 @@ describe('SQLite store', () => {
     await store.apply(env, [change('big', keys(30_000)), change('small', ['a'])], { allowCreate: true })
     expect(await store.deleteSegment(env, 'big')).toBe(true)
 
-    const countMembers = () =>
-      inspect((db) => db.prepare<[], number>('SELECT count(*) FROM members').pluck().get() ?? 0)
-    const countDropped = () =>
-      inspect((db) => db.prepare<[], number>('SELECT count(*) FROM dropped_segments').pluck().get() ?? 0)
     // The delete itself left the rows for the purge: it is one row's work, whatever the size.
-    expect(countMembers()).toBe(30_001)
+    expect(countRows('members')).toBe(30_001)
     expect(await store.getSegment(env, 'big')).toBeUndefined()
     expect(await store.isIncluded(env, 'big', 'ctx-0000000')).toBe(false)
 
-    for (let waited = 0; countMembers() > 1 && waited < 10_000; waited += 20) {
+    for (
+      let waited = 0;
+      (countRows('members') > 1 || countRows('dropped_segments') > 0) && waited < 10_000;
+      waited += 20
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
-    expect(countMembers()).toBe(1)
-    expect(countDropped()).toBe(0)
+    expect(countRows('members')).toBe(1)
+    expect(countRows('dropped_segments')).toBe(0)
     expect(await store.isIncluded(env, 'small', 'a')).toBe(true)
   })
 
@@ -154,14 +158,56 @@ describe('SQLite store', () => {
     await first.apply(env, [change('big', keys(12_000))], { allowCreate: true })
     await first.deleteSegment(env, 'big')
     expect(first.purgeDeletedMembers(5000)).toBe(5000)
+    expect(countRows('members')).toBe(7000)
     await first.close()
 
     const second = openStore()
     await second.apply(env, [change('big', keys(3, 'new'))], { allowCreate: true })
     expect(await second.getSegment(env, 'big')).toMatchObject({ generation: 2, includedCount: 3 })
-    expect(second.purgeDeletedMembers(100_000)).toBe(7000)
+    for (let waited = 0; countRows('dropped_segments') > 0 && waited < 10_000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(countRows('members')).toBe(3)
     expect(second.purgeDeletedMembers()).toBe(0)
     expect(await collect(second.members(env, 'big', {}))).toEqual(keys(3, 'new'))
+  })
+
+  it('commits concurrent applies together, each one accepted or rejected on its own', async () => {
+    const store = openStore()
+    await store.apply(env, [change('seg', ['a'])], { allowCreate: true, now: 1000 })
+    const device = { ...change('seg', ['conflict']), contextKind: 'device' }
+
+    const outcomes = await Promise.allSettled([
+      store.apply(env, [change('seg', ['b'])], { allowCreate: true, now: 2000 }),
+      store.apply(env, [change('fresh', ['x']), device], { allowCreate: true, now: 2000 }),
+      store.apply(env, [change('seg', ['c'])], { allowCreate: true, now: 2000 }),
+      store.apply(env, [change('denied', ['y'])], { allowCreate: false, now: 2000 })
+    ])
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'rejected'
+    ])
+    expect(outcomes[2]).toMatchObject({ value: { segments: [{ key: 'seg', includedCount: 3 }] } })
+    expect(outcomes[1]).toMatchObject({ reason: { statusCode: 409 } })
+    expect(outcomes[3]).toMatchObject({ reason: { statusCode: 403 } })
+    expect(await collect(store.members(env, 'seg', {}))).toEqual(['a', 'b', 'c'])
+    expect(await store.getSegment(env, 'fresh')).toBeUndefined()
+    expect(await store.getSegment(env, 'denied')).toBeUndefined()
+  })
+
+  it('commits applies still waiting when the store closes', async () => {
+    const store = openStore()
+    const pending = store.apply(env, [change('seg', ['a', 'b'])], { allowCreate: true })
+    await store.close()
+    await expect(pending).resolves.toMatchObject({ segments: [{ includedCount: 2 }] })
+    await expect(store.apply(env, [change('seg', ['c'])], { allowCreate: true })).rejects.toBeInstanceOf(
+      StoreUnavailableError
+    )
+
+    const reopened = openStore()
+    expect(await collect(reopened.members(env, 'seg', {}))).toEqual(['a', 'b'])
   })
 
   it('streams a large segment page by page in order', async () => {

@@ -60,8 +60,40 @@ const MIGRATIONS: readonly string[] = [
 
 /** Rows per page of `members()`: big enough to amortise the query, small enough for constant memory. */
 const MEMBER_PAGE_SIZE = 1000
+/**
+ * Applies waiting in the same event-loop turn commit together (group commit), up to this many ops:
+ * one fsync and one write of each touched page instead of one per request, without holding the
+ * event loop for long.
+ */
+const GROUP_COMMIT_MAX_OPS = 10_000
 /** Orphaned member rows removed per purge transaction, so a purge step never stalls requests. */
 const PURGE_BATCH_SIZE = 5000
+
+/**
+ * FULL (the default) syncs the WAL on every commit: an acknowledged change survives power loss as
+ * well as kill -9. NORMAL syncs only at checkpoints: it survives kill -9 (the OS has the data) but
+ * may lose the last commits on power loss. Measured on a loaded 2-core VM, 1000-op applies:
+ * FULL ~250k members/s one at a time and ~500k with 8 concurrent applies (group commit); NORMAL
+ * ~700k / ~870k. FULL already clears the receiver's target once requests commit in groups, so
+ * durability wins; NORMAL is there for whoever measures otherwise on their disk.
+ */
+export type SqliteSynchronous = 'FULL' | 'NORMAL'
+
+export interface SqliteStoreOptions {
+  /** The database file; created with its schema when missing. */
+  path: string
+  synchronous?: SqliteSynchronous
+}
+
+interface PendingApply {
+  env: EnvironmentRef
+  changes: SegmentChange[]
+  options: ApplyOptions
+  resolve: (result: ApplyResult) => void
+  reject: (error: unknown) => void
+}
+
+type Outcome = { result: ApplyResult } | { error: unknown }
 
 interface SegmentRow {
   id: number
@@ -177,12 +209,16 @@ export class SqliteSegmentStore implements SegmentStore {
     changes: SegmentChange[],
     options: ApplyOptions
   ) => ApplyResult
-  private readonly deleteTx: (env: EnvironmentRef, segmentKey: string) => boolean
+  private readonly groupTx: Database.Transaction<(group: PendingApply[]) => Outcome[]>
+  private readonly deleteTx: Database.Transaction<(env: EnvironmentRef, segmentKey: string) => boolean>
+  private readonly purgeTx: Database.Transaction<(maxRows: number) => number>
+  private pending: PendingApply[] = []
+  private flushScheduled = false
   private purgeTimer: NodeJS.Timeout | undefined
 
-  constructor(path: string) {
+  constructor(path: string, options: { synchronous?: SqliteSynchronous } = {}) {
     this.db = new Database(path)
-    this.configure()
+    this.configure(options.synchronous ?? 'FULL')
     this.migrate()
 
     this.stmt = prepareStatements(this.db)
@@ -191,23 +227,25 @@ export class SqliteSegmentStore implements SegmentStore {
       (env: EnvironmentRef, changes: SegmentChange[], options: ApplyOptions) =>
         this.applyChanges(env, changes, options)
     )
+    this.groupTx = this.db.transaction((group: PendingApply[]) => group.map((item) => this.applyOne(item)))
     this.deleteTx = this.db.transaction((env: EnvironmentRef, segmentKey: string) =>
       this.deleteOne(env, segmentKey)
     )
+    this.purgeTx = this.db.transaction((maxRows: number) => this.purgeBatch(maxRows))
     this.schedulePurge()
   }
 
-  private configure(): void {
+  private configure(synchronous: SqliteSynchronous): void {
     this.db.pragma('journal_mode = WAL')
-    // FULL syncs the WAL on every commit, so an acknowledged change survives power loss as well as
-    // kill -9 (NORMAL would only survive a process crash). Measured cost in the store benchmark
-    // is small against the B-tree work of a 1000-member request, so durability wins.
-    this.db.pragma('synchronous = FULL')
+    this.db.pragma(`synchronous = ${synchronous}`)
     // Another process (the CLI, a second receiver by mistake) waits for the lock instead of failing.
     this.db.pragma('busy_timeout = 5000')
     this.db.pragma('temp_store = MEMORY')
     this.db.pragma('cache_size = -32768')
-    this.db.pragma('foreign_keys = OFF')
+    // A request of 1000 random context keys dirties ~1000 pages; checkpointing every 1000 pages (the
+    // default) would copy them back on nearly every commit. Measured: ~1.5x faster on random keys.
+    this.db.pragma('wal_autocheckpoint = 10000')
+    this.db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`)
   }
 
   private migrate(): void {
@@ -223,6 +261,57 @@ export class SqliteSegmentStore implements SegmentStore {
         this.db.pragma(`user_version = ${version + 1}`)
       }
     })()
+  }
+
+  /**
+   * One request inside the group's transaction: a nested transaction is a savepoint, so a rejected
+   * request is rolled back alone and the others still commit.
+   */
+  private applyOne({ env, changes, options }: PendingApply): Outcome {
+    try {
+      return { result: this.applyTx(env, changes, options) }
+    } catch (error) {
+      // SQLite may have rolled back the whole transaction (disk full, I/O error); going on would run
+      // the next requests outside it, committing them one by one. Fail the whole group instead.
+      if (!this.db.inTransaction) throw error
+      return { error }
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    setImmediate(() => this.flush())
+  }
+
+  /** Commits the waiting applies as one transaction, then settles each one's promise. */
+  private flush(): void {
+    this.flushScheduled = false
+    let count = 0
+    let ops = 0
+    while (count < this.pending.length && (count === 0 || ops < GROUP_COMMIT_MAX_OPS)) {
+      for (const change of this.pending[count].changes) ops += change.ops.length
+      count += 1
+    }
+    const group = this.pending.splice(0, count)
+    if (this.pending.length > 0) this.scheduleFlush()
+    if (group.length === 0) return
+
+    let outcomes: Outcome[]
+    try {
+      // IMMEDIATE takes the write lock up front, so another process makes us wait (busy_timeout)
+      // rather than fail halfway when a read lock cannot be upgraded.
+      outcomes = this.groupTx.immediate(group)
+    } catch (error) {
+      const failure = unavailable(this.db, error)
+      for (const item of group) item.reject(failure)
+      return
+    }
+    group.forEach((item, i) => {
+      const outcome = outcomes[i]
+      if ('result' in outcome) item.resolve(outcome.result)
+      else item.reject(unavailable(this.db, outcome.error))
+    })
   }
 
   private applyChanges(env: EnvironmentRef, changes: SegmentChange[], options: ApplyOptions): ApplyResult {
@@ -309,18 +398,22 @@ export class SqliteSegmentStore implements SegmentStore {
    * many it removed (0 when nothing is left). Runs by itself in the background after a delete.
    */
   purgeDeletedMembers(maxRows = PURGE_BATCH_SIZE): number {
+    return this.purgeTx.immediate(maxRows)
+  }
+
+  private purgeBatch(maxRows: number): number {
     const s = this.stmt
-    return this.db.transaction(() => {
-      let removed = 0
-      while (removed < maxRows) {
-        const segmentId = s.nextDropped.get()
-        if (segmentId === undefined) break
-        const { changes } = s.purgeMembers.run(segmentId, segmentId, maxRows - removed)
-        removed += changes
-        if (changes === 0) s.unqueueDrop.run(segmentId)
-      }
-      return removed
-    })()
+    let removed = 0
+    while (removed < maxRows) {
+      const segmentId = s.nextDropped.get()
+      if (segmentId === undefined) break
+      const wanted = maxRows - removed
+      const { changes } = s.purgeMembers.run(segmentId, segmentId, wanted)
+      removed += changes
+      // Fewer rows than asked for: that segment's members are all gone.
+      if (changes < wanted) s.unqueueDrop.run(segmentId)
+    }
+    return removed
   }
 
   private schedulePurge(): void {
@@ -338,12 +431,12 @@ export class SqliteSegmentStore implements SegmentStore {
     this.purgeTimer.unref()
   }
 
-  async apply(env: EnvironmentRef, changes: SegmentChange[], options: ApplyOptions): Promise<ApplyResult> {
-    try {
-      return this.applyTx(env, changes, options)
-    } catch (error) {
-      throw unavailable(this.db, error)
-    }
+  apply(env: EnvironmentRef, changes: SegmentChange[], options: ApplyOptions): Promise<ApplyResult> {
+    if (!this.db.open) return Promise.reject(new StoreUnavailableError('SQLite store is closed'))
+    return new Promise((resolve, reject) => {
+      this.pending.push({ env, changes, options, resolve, reject })
+      this.scheduleFlush()
+    })
   }
 
   async listSegments(
@@ -419,7 +512,7 @@ export class SqliteSegmentStore implements SegmentStore {
   async deleteSegment(env: EnvironmentRef, segmentKey: string): Promise<boolean> {
     let deleted: boolean
     try {
-      deleted = this.deleteTx(env, segmentKey)
+      deleted = this.deleteTx.immediate(env, segmentKey)
     } catch (error) {
       throw unavailable(this.db, error)
     }
@@ -436,6 +529,7 @@ export class SqliteSegmentStore implements SegmentStore {
   }
 
   async close(): Promise<void> {
+    while (this.pending.length > 0 && this.db.open) this.flush()
     clearTimeout(this.purgeTimer)
     this.purgeTimer = undefined
     if (this.db.open) this.db.close()
@@ -443,6 +537,6 @@ export class SqliteSegmentStore implements SegmentStore {
 }
 
 /** Opens (creating or migrating as needed) the SQLite store at `path`. */
-export function openSqliteStore(options: { path: string }): SegmentStore {
-  return new SqliteSegmentStore(options.path)
+export function openSqliteStore(options: SqliteStoreOptions): SegmentStore {
+  return new SqliteSegmentStore(options.path, options)
 }
