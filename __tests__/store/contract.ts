@@ -312,6 +312,26 @@ export function runStoreContract(name: string, open: OpenStore): void {
       })
     })
 
+    describe('concurrent applies', () => {
+      it('settles each concurrent apply on its own: a rejected one leaves the others applied', async () => {
+        await store.apply(env, [change('seg', adds('a'))], opts(T0))
+        const outcomes = await Promise.allSettled([
+          store.apply(env, [change('seg', adds('b'))], opts(T1)),
+          store.apply(
+            env,
+            [change('fresh', adds('x')), change('seg', adds('c'), { contextKind: 'device' })],
+            opts(T1)
+          ),
+          store.apply(env, [change('seg', [...adds('c'), ...removes('a')])], opts(T1))
+        ])
+        expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+        expect(outcomes[1]).toMatchObject({ reason: { statusCode: 409 } })
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['b', 'c'])
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ includedCount: 2 })
+        expect(await store.getSegment(env, 'fresh')).toBeUndefined()
+      })
+    })
+
     describe('members()', () => {
       const keys = ['m05', 'm01', 'm10', 'm03', 'm07', 'm02', 'm09', 'm04', 'm08', 'm06']
 

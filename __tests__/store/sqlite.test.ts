@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -209,6 +210,48 @@ describe('SQLite store', () => {
     const reopened = openStore()
     expect(await collect(reopened.members(env, 'seg', {}))).toEqual(['a', 'b'])
   })
+
+  it('loses nothing acknowledged and leaves nothing half applied when the process is killed -9', async () => {
+    // A writer process acknowledges each apply on stdout once it resolves; it is killed mid-stream.
+    const writer = `
+      require('ts-node').register({ transpileOnly: true, project: ${JSON.stringify(join(__dirname, '../../tsconfig.json'))} })
+      const { openSqliteStore } = require(${JSON.stringify(join(__dirname, '../../src/store/sqlite.ts'))})
+      const store = openSqliteStore({ path: process.argv[1] })
+      const env = ${JSON.stringify(env)}
+      ;(async () => {
+        for (let i = 0; ; i++) {
+          const ops = Array.from({ length: 200 }, (_, j) => ({ contextKey: i + '-' + j, included: true }))
+          const change = { segmentKey: 'seg', name: 'seg', contextKind: 'user', integrationKey: 'x', ops }
+          await store.apply(env, [change], { allowCreate: true })
+          process.stdout.write(i + '\\n')
+        }
+      })()
+    `
+    const child = spawn(process.execPath, ['-e', writer, path], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let acknowledged = -1
+    await new Promise<void>((resolve, reject) => {
+      child.on('error', reject)
+      child.on('exit', () => resolve())
+      child.stdout.on('data', (chunk: Buffer) => {
+        const lines = chunk.toString().trim().split('\n')
+        acknowledged = Number(lines[lines.length - 1])
+        if (acknowledged >= 30) child.kill('SIGKILL')
+      })
+    })
+    expect(child.signalCode).toBe('SIGKILL')
+    expect(acknowledged).toBeGreaterThanOrEqual(30)
+
+    const store = openStore()
+    const segment = await store.getSegment(env, 'seg')
+    // Every acknowledged request is there; any later one is there whole or not at all.
+    expect(segment?.includedCount).toBeGreaterThanOrEqual((acknowledged + 1) * 200)
+    expect((segment?.includedCount ?? 0) % 200).toBe(0)
+    for (let i = 0; i <= acknowledged; i++) {
+      expect(await store.isIncluded(env, 'seg', `${i}-0`)).toBe(true)
+      expect(await store.isIncluded(env, 'seg', `${i}-199`)).toBe(true)
+    }
+    expect(countRows('members')).toBe(segment?.includedCount)
+  }, 60_000)
 
   it('streams a large segment page by page in order', async () => {
     const store = openStore()
