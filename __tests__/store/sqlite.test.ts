@@ -198,6 +198,18 @@ describe('SQLite store', () => {
     expect(await store.getSegment(env, 'denied')).toBeUndefined()
   })
 
+  it('commits while the global timers are faked', async () => {
+    const store = openStore()
+    jest.useFakeTimers()
+    try {
+      await expect(store.apply(env, [change('seg', ['a'])], { allowCreate: true })).resolves.toMatchObject({
+        segments: [{ includedCount: 1 }]
+      })
+    } finally {
+      jest.useRealTimers()
+    }
+  })
+
   it('commits applies still waiting when the store closes', async () => {
     const store = openStore()
     const pending = store.apply(env, [change('seg', ['a', 'b'])], { allowCreate: true })

@@ -13,6 +13,8 @@
  * never reused, so a re-created segment can never see its predecessor's orphans.
  */
 import Database from 'better-sqlite3'
+// The module's own timers, not the globals: tests that fake global timers must not stall commits.
+import { setImmediate } from 'node:timers'
 import { ConflictError, ForbiddenError, HttpError, StoreUnavailableError } from '../errors'
 import type {
   ApplyOptions,
