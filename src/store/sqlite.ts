@@ -14,7 +14,7 @@
  */
 import Database from 'better-sqlite3'
 // The module's own timers, not the globals: tests that fake global timers must not stall commits.
-import { setImmediate } from 'node:timers'
+import { clearTimeout, setImmediate, setTimeout } from 'node:timers'
 import { ConflictError, ForbiddenError, HttpError, StoreUnavailableError } from '../errors'
 import type {
   ApplyOptions,
