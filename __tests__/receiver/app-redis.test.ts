@@ -16,7 +16,10 @@ beforeAll(async () => {
   redis = await startRedisServer()
   const config = testConfig()
   const projects = config.projects as { key: string; environments: { key: string; redisPrefix?: string }[] }[]
+  // One prefix per environment, as the Redis store requires.
   projects[0].environments[0].redisPrefix = 'acme-prod'
+  projects[0].environments[1].redisPrefix = 'acme-staging'
+  projects[1].environments[0].redisPrefix = 'other-test'
   receiver = await createReceiver({ dataDir: join(dir, 'data'), store: redis.url, config })
 })
 afterAll(async () => {

@@ -55,6 +55,7 @@ export async function serve(options: ServeOptions, out: NodeJS.WritableStream = 
   } else {
     lines.push(`  tokens        ${receiver.config.tokens.map((t) => t.name).join(', ') || '(none)'}  (from ${options.config})`)
   }
+  for (const warning of receiver.warnings) lines.push(`  warning       ${warning}`)
   out.write(`${lines.join('\n')}\n`)
   return receiver
 }

@@ -234,6 +234,37 @@ export function parseConfig(document: unknown, source = 'config'): ReceiverConfi
   return result
 }
 
+/** The Redis key prefix of an environment without `redisPrefix`, as in LaunchDarkly's SDKs. */
+export const DEFAULT_REDIS_PREFIX = 'launchdarkly'
+
+/**
+ * For the Redis store: every environment needs a prefix of its own. LaunchDarkly's SDKs read one
+ * environment's big segments per prefix, so two environments on one prefix would share their
+ * `big_segment_include` sets (and a segment key used in both would mix their members).
+ */
+export function checkRedisPrefixes(config: ReceiverConfig, source = 'config'): void {
+  const owners = new Map<string, string>()
+  const problems: string[] = []
+  for (const project of config.projects) {
+    for (const env of project.environments) {
+      const ref = `${project.key}/${env.key}`
+      const prefix = env.redisPrefix ?? DEFAULT_REDIS_PREFIX
+      const owner = owners.get(prefix)
+      if (owner === undefined) owners.set(prefix, ref)
+      else {
+        const note = prefix === DEFAULT_REDIS_PREFIX ? ' (the default when "redisPrefix" is not set)' : ''
+        problems.push(`environments "${owner}" and "${ref}" both use the Redis prefix "${prefix}"${note}`)
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(
+      `${source}: invalid configuration for the Redis store:\n  ${problems.join('\n  ')}\n` +
+        '  LaunchDarkly reads one environment\'s big segments per prefix: give each environment its own "redisPrefix"'
+    )
+  }
+}
+
 export function loadConfigFile(path: string): ReceiverConfig {
   let text: string
   try {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { openStore } from '../store/open'
 import type { SegmentStore } from '../store/types'
 import { buildApp } from './app'
-import { type DevCredentials, devSetup, loadConfigFile, parseConfig, type ReceiverConfig } from './config'
+import { checkRedisPrefixes, type DevCredentials, devSetup, loadConfigFile, parseConfig, type ReceiverConfig } from './config'
 import { BUNDLED_INTEGRATIONS_DIR, type CompiledIntegration, loadIntegrations } from './integrations'
 
 export { buildApp, type BuildAppOptions } from './app'
@@ -34,8 +34,16 @@ export interface Receiver {
   integrations: Map<string, CompiledIntegration>
   /** The development set-up's credentials; undefined when a configuration was given. */
   credentials: DevCredentials | undefined
+  /** What the operator should know at start (e.g. a Redis without append-only persistence); `serve` prints them. */
+  warnings: readonly string[]
   /** Closes the app (in-flight requests finish), then the store. */
   close(): Promise<void>
+}
+
+/** Start-up warnings a store may carry (the Redis store has them); none for the others. */
+function storeWarnings(store: SegmentStore): readonly string[] {
+  const warnings = (store as { warnings?: unknown }).warnings
+  return Array.isArray(warnings) ? warnings.filter((w): w is string => typeof w === 'string') : []
 }
 
 export async function createReceiver(options: ReceiverOptions = {}): Promise<Receiver> {
@@ -47,8 +55,14 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
   if (options.config) config = parseConfig(options.config, 'config option')
   else if (options.configFile) config = loadConfigFile(options.configFile)
   else ({ config, credentials } = devSetup(dataDir))
+  const storeSpec = options.store ?? 'sqlite'
+  // On Redis every environment needs its own prefix: refused here, before Redis is contacted.
+  if (/^rediss?:\/\//i.test(storeSpec)) {
+    checkRedisPrefixes(config, options.config ? 'config option' : (options.configFile ?? 'development set-up'))
+  }
 
-  const store = await openStore(options.store ?? 'sqlite', dataDir)
+  const store = await openStore(storeSpec, dataDir)
+  const warnings = storeWarnings(store)
   const app = buildApp({ store, integrations, config, logger: options.logger })
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
@@ -61,5 +75,5 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
     })()
     return closing
   }
-  return { app, store, config, integrations, credentials, close }
+  return { app, store, config, integrations, credentials, warnings, close }
 }

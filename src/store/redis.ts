@@ -269,13 +269,20 @@ function describe(url: string): string {
   }
 }
 
-class RedisSegmentStore implements SegmentStore {
+/** The Redis store, with what the operator should hear about at start. */
+export interface RedisStore extends SegmentStore {
+  /** E.g. that Redis runs without append-only persistence; `serve` prints these. */
+  readonly warnings: readonly string[]
+}
+
+class RedisSegmentStore implements RedisStore {
   private sweeping: Promise<void> = Promise.resolve()
   private closing = false
 
   constructor(
     private readonly redis: ScriptedRedis,
-    private readonly where: string
+    private readonly where: string,
+    readonly warnings: readonly string[]
   ) {}
 
   private async run<T>(command: () => Promise<T>): Promise<T> {
@@ -428,7 +435,7 @@ class RedisSegmentStore implements SegmentStore {
  * `connectTimeoutMs`. Afterwards, while Redis is down, calls fail fast with `StoreUnavailableError`
  * (nothing is queued or replayed later), and the client reconnects on its own.
  */
-export async function openRedisStore(options: RedisStoreOptions): Promise<SegmentStore> {
+export async function openRedisStore(options: RedisStoreOptions): Promise<RedisStore> {
   const connectTimeoutMs = options.connectTimeoutMs ?? 2_000
   const where = describe(options.url)
   const redis = new Redis(options.url, {
@@ -457,5 +464,24 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Segmen
     redis.disconnect()
     throw storeError(err, where)
   }
-  return new RedisSegmentStore(redis, where)
+  return new RedisSegmentStore(redis, where, await durabilityWarnings(redis, where))
+}
+
+/**
+ * Without append-only persistence a Redis crash loses every write since its last snapshot, acknowledged
+ * or not. Servers that refuse CONFIG (managed services, ACLs) are taken on trust: no warning.
+ */
+async function durabilityWarnings(redis: Redis, where: string): Promise<string[]> {
+  let reply: unknown
+  try {
+    reply = await redis.config('GET', 'appendonly')
+  } catch {
+    return []
+  }
+  const fields = Array.isArray(reply) ? reply.map(String) : []
+  const at = fields.indexOf('appendonly')
+  if (at < 0 || fields[at + 1] !== 'no') return []
+  return [
+    `Redis at ${where} has appendonly no: acknowledged writes since its last snapshot are lost if Redis crashes (set appendonly yes)`
+  ]
 }
