@@ -1,0 +1,154 @@
+/**
+ * The benchmark itself, run with tiny sizes (`--smoke`) from the TypeScript sources, so it needs no
+ * build: every phase runs end to end (receiver processes on SQLite and a real Redis, the
+ * destination against its sink, the big segment), and the JSON it writes carries every figure.
+ * The figures are meaningless at these sizes; only their presence and sanity are checked.
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+const ROOT = join(__dirname, '..', '..')
+const RUN = join(ROOT, 'bench', 'run.ts')
+
+type Json = Record<string, unknown>
+
+const HTTP_FIGURES = [
+  'membersPerSecond',
+  'requestsPerSecond',
+  'seconds',
+  'latencyP50Ms',
+  'latencyP99Ms',
+  'latencyMaxMs',
+  'peakRssBytes'
+]
+const IN_PROCESS_FIGURES = ['membersPerSecond', 'seconds']
+const DESTINATION_FIGURES = [
+  'eventsPerSecond',
+  'mapOnlyEventsPerSecond',
+  'shareOfMapOnly',
+  'requestsPerThousandEvents',
+  'wireBytesPerEvent',
+  'bodyBytesPerEvent'
+]
+const BIG_SEGMENT_FIGURES = [
+  'members',
+  'loadSeconds',
+  'loadMembersPerSecond',
+  'loadPeakRssBytes',
+  'lookupP50Ms',
+  'lookupP99Ms',
+  'lookupsPerSecond',
+  'lookupPeakRssBytes',
+  'streamedListingSeconds',
+  'streamedListingBytes',
+  'streamedListingPeakRssBytes',
+  'pagedListingSeconds',
+  'pagedListingPages',
+  'pagedListingPeakRssBytes',
+  'peakRssBytes'
+]
+
+function expectFigures(section: Json, names: string[], where: string): void {
+  for (const name of names) {
+    const value = section[name]
+    // A named failure beats "expected number, received undefined".
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+      throw new Error(`${where}.${name} is ${JSON.stringify(value)}, not a positive number`)
+  }
+}
+
+let dir: string
+let result: Json
+let stdout: string
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'synced-segments-bench-test-'))
+  const out = join(dir, 'result.json')
+  const run = await promisify(execFile)(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', RUN, '--smoke', '--from', 'src', '--out', out],
+    {
+      cwd: ROOT,
+      timeout: 90_000
+    }
+  )
+  stdout = run.stdout
+  result = JSON.parse(readFileSync(out, 'utf8')) as Json
+}, 100_000)
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('npm run bench --smoke', () => {
+  it('measures the receiver over HTTP and in process for every store and parser mode', () => {
+    const runs = result.receiver as Json[]
+    expect(runs.map((r) => `${String(r.store)}/${String(r.mode)}/${String(r.integration)}`)).toEqual([
+      'sqlite/boolean/segment-audiences',
+      'sqlite/arrayInclusion/hightouch',
+      'sqlite/addRemove/rudderstack',
+      'redis/boolean/segment-audiences',
+      'redis/arrayInclusion/hightouch',
+      'redis/addRemove/rudderstack'
+    ])
+    for (const run of runs) {
+      const where = `receiver ${String(run.store)} ${String(run.mode)}`
+      expectFigures(run.http as Json, HTTP_FIGURES, `${where} http`)
+      expectFigures(run.inProcess as Json, IN_PROCESS_FIGURES, `${where} inProcess`)
+      expectFigures(run, ['httpShareOfInProcess'], where)
+      const http = run.http as Json
+      expect(run.httpShareOfInProcess).toBeCloseTo(
+        (http.membersPerSecond as number) / ((run.inProcess as Json).membersPerSecond as number),
+        10
+      )
+      expect(http.latencyP50Ms as number).toBeLessThanOrEqual(http.latencyP99Ms as number)
+      expect(http.latencyP99Ms as number).toBeLessThanOrEqual(http.latencyMaxMs as number)
+    }
+    expect(result.receiverRepeats).toHaveLength(1)
+  })
+
+  it('measures the destination against its map-only engine, with bytes on the wire', () => {
+    const destination = result.destination as Json
+    expectFigures(destination, DESTINATION_FIGURES, 'destination')
+    // Every request carries a body, and the headers and request line come on top of it.
+    expect(destination.wireBytesPerEvent as number).toBeGreaterThan(destination.bodyBytesPerEvent as number)
+  })
+
+  it('loads, looks up and lists a big segment, with the receiver peak RSS of each phase', () => {
+    const big = result.bigSegment as Json
+    expectFigures(big, BIG_SEGMENT_FIGURES, 'bigSegment')
+    expect(big.members).toBe(2000)
+    expect(big.pagedListingPages).toBe(4)
+    expect(big.peakRssBytes).toBe(
+      Math.max(
+        big.loadPeakRssBytes as number,
+        big.lookupPeakRssBytes as number,
+        big.streamedListingPeakRssBytes as number,
+        big.pagedListingPeakRssBytes as number
+      )
+    )
+  })
+
+  it('judges every target of SPEC §E and prints them', () => {
+    const targets = result.targets as Json[]
+    // 3 per SQLite mode, 1 per Redis mode, the destination and the big segment.
+    expect(targets).toHaveLength(3 * 3 + 3 + 2)
+    for (const target of targets) {
+      expect(typeof target.pass).toBe('boolean')
+      expect(Number.isFinite(target.actual)).toBe(true)
+      expect(stdout).toContain(String(target.name))
+    }
+    expect(stdout).toMatch(/^(PASS|FAIL) {2}sqlite boolean: HTTP members\/s/m)
+  })
+
+  it('describes the machine and the run', () => {
+    expect(result.smoke).toBe(true)
+    expect(result.code).toBe('src')
+    const machine = result.machine as Json
+    expectFigures(machine, ['nproc', 'memoryBytes'], 'machine')
+    expect(machine.node).toBe(process.version)
+    expect(typeof machine.cpuModel).toBe('string')
+    expectFigures(result, ['seconds'], 'result')
+  })
+})

@@ -1,0 +1,248 @@
+/**
+ * The benchmark's result: the JSON written to bench/results/, the targets of SPEC §E judged against
+ * it, and the tables printed to the terminal.
+ */
+import { cpus, loadavg, totalmem } from 'node:os'
+import { readFileSync } from 'node:fs'
+import type { BigSegmentFigures } from './big-segment'
+import type { CodeSource } from './code'
+import type { DestinationFigures } from './destination'
+import type { ReceiverRun } from './receiver'
+
+export interface Machine {
+  nproc: number
+  cpuModel: string
+  node: string
+  memoryBytes: number
+  /** 1-minute load average when the run started and ended: other work on the machine skews figures. */
+  loadAverageStart: number
+  loadAverageEnd: number
+}
+
+export interface Target {
+  name: string
+  /** What the target asks, e.g. "≥ 250,000 members/s". */
+  goal: string
+  actual: number
+  unit: string
+  pass: boolean
+}
+
+export interface BenchResult {
+  generatedAt: string
+  smoke: boolean
+  code: CodeSource
+  machine: Machine
+  seconds: number
+  sizes: Record<string, unknown>
+  /** Medians over the repeats, one entry per store × parser mode. */
+  receiver: ReceiverRun[]
+  /** Every repeat, for the record. */
+  receiverRepeats: ReceiverRun[][]
+  destination: DestinationFigures
+  bigSegment: BigSegmentFigures
+  targets: Target[]
+}
+
+export function describeMachine(loadAverageStart: number): Machine {
+  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))
+  return {
+    nproc: cpus().length,
+    cpuModel: model ? model[1].trim() : (cpus()[0]?.model ?? 'unknown'),
+    node: process.version,
+    memoryBytes: totalmem(),
+    loadAverageStart,
+    loadAverageEnd: loadavg()[0]
+  }
+}
+
+const MB = 1024 * 1024
+
+export function judgeTargets(
+  receiver: readonly ReceiverRun[],
+  destination: DestinationFigures,
+  big: BigSegmentFigures
+): Target[] {
+  const targets: Target[] = []
+  const at = (name: string, goal: string, actual: number, unit: string, pass: boolean): void => {
+    targets.push({ name, goal, actual, unit, pass })
+  }
+  for (const run of receiver) {
+    const label = `${run.store} ${run.mode}`
+    if (run.store === 'sqlite') {
+      at(
+        `${label}: HTTP members/s`,
+        '≥ 250,000',
+        run.http.membersPerSecond,
+        'members/s',
+        run.http.membersPerSecond >= 250_000
+      )
+      at(
+        `${label}: share of in-process limit`,
+        '≥ 60 %',
+        run.httpShareOfInProcess * 100,
+        '%',
+        run.httpShareOfInProcess >= 0.6
+      )
+      at(`${label}: p99 latency`, '≤ 50 ms', run.http.latencyP99Ms, 'ms', run.http.latencyP99Ms <= 50)
+    } else {
+      at(
+        `${label}: HTTP members/s`,
+        '≥ 150,000',
+        run.http.membersPerSecond,
+        'members/s',
+        run.http.membersPerSecond >= 150_000
+      )
+    }
+  }
+  at(
+    'destination: share of map-only rate',
+    '≥ 90 %',
+    destination.shareOfMapOnly * 100,
+    '%',
+    destination.shareOfMapOnly >= 0.9
+  )
+  at(
+    `${big.members.toLocaleString('en')}-member segment: receiver peak RSS`,
+    '< 250 MB',
+    big.peakRssBytes / MB,
+    'MB',
+    big.peakRssBytes < 250 * MB
+  )
+  return targets
+}
+
+function int(value: number): string {
+  return Math.round(value).toLocaleString('en')
+}
+
+function fixed(value: number, digits: number): string {
+  return value.toFixed(digits)
+}
+
+function pct(ratio: number): string {
+  return `${Math.round(ratio * 100)} %`
+}
+
+function mb(bytes: number): string {
+  return `${Math.round(bytes / MB)} MB`
+}
+
+/** Columns padded to their widest cell; numbers right-aligned. */
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) =>
+        i === 0 || !/^[\d.,<>≥≤ %-]+( \w+)?$/.test(cell) ? cell.padEnd(widths[i]) : cell.padStart(widths[i])
+      )
+      .join('  ')
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}
+
+export function formatResult(result: BenchResult): string {
+  const { machine, destination: d, bigSegment: b } = result
+  const sizes = result.sizes as {
+    receiver: { membersPerRequest: number; connections: number; repeats: number }
+  }
+  const out: string[] = []
+  out.push(
+    `synced-segments benchmark${result.smoke ? ' (SMOKE: tiny sizes, figures meaningless)' : ''} — ${result.generatedAt}`,
+    `${machine.nproc} × ${machine.cpuModel}, node ${machine.node}, load average ${fixed(machine.loadAverageStart, 2)} → ${fixed(machine.loadAverageEnd, 2)}, code from ${result.code}/, ${fixed(result.seconds, 0)} s`,
+    '',
+    `Receiver: ${sizes.receiver.membersPerRequest}-member requests, ${sizes.receiver.connections} connections, median of ${sizes.receiver.repeats}`,
+    table(
+      [
+        'store',
+        'parser mode',
+        'integration',
+        'HTTP members/s',
+        'in-process members/s',
+        'HTTP / in-process',
+        'p50',
+        'p99',
+        'peak RSS'
+      ],
+      result.receiver.map((r) => [
+        r.store,
+        r.mode,
+        r.integration,
+        int(r.http.membersPerSecond),
+        int(r.inProcess.membersPerSecond),
+        pct(r.httpShareOfInProcess),
+        `${fixed(r.http.latencyP50Ms, 1)} ms`,
+        `${fixed(r.http.latencyP99Ms, 1)} ms`,
+        mb(r.http.peakRssBytes)
+      ])
+    ),
+    '',
+    'Destination: Destination.onBatch, preset mapping, 204 sink in another process',
+    table(
+      [
+        'real events/s',
+        'map-only events/s',
+        'real / map-only',
+        'requests per 1000 events',
+        'bytes/event on the wire',
+        'body bytes/event'
+      ],
+      [
+        [
+          int(d.eventsPerSecond),
+          int(d.mapOnlyEventsPerSecond),
+          pct(d.shareOfMapOnly),
+          fixed(d.requestsPerThousandEvents, 1),
+          fixed(d.wireBytesPerEvent, 1),
+          fixed(d.bodyBytesPerEvent, 1)
+        ]
+      ]
+    ),
+    '',
+    `Big segment (SQLite, ${int(b.members)} members)`,
+    table(
+      ['phase', 'time', 'rate', 'latency p50 / p99', 'receiver peak RSS'],
+      [
+        [
+          'load through the receiver',
+          `${fixed(b.loadSeconds, 2)} s`,
+          `${int(b.loadMembersPerSecond)} members/s`,
+          '',
+          mb(b.loadPeakRssBytes)
+        ],
+        [
+          'member lookups',
+          '',
+          `${int(b.lookupsPerSecond)} lookups/s`,
+          `${fixed(b.lookupP50Ms, 2)} / ${fixed(b.lookupP99Ms, 2)} ms`,
+          mb(b.lookupPeakRssBytes)
+        ],
+        [
+          'listing, one streamed response',
+          `${fixed(b.streamedListingSeconds, 2)} s`,
+          `${mb(b.streamedListingBytes)} of JSON`,
+          '',
+          mb(b.streamedListingPeakRssBytes)
+        ],
+        [
+          'listing, cursor pages',
+          `${fixed(b.pagedListingSeconds, 2)} s`,
+          `${int(b.pagedListingPages)} pages`,
+          '',
+          mb(b.pagedListingPeakRssBytes)
+        ]
+      ]
+    ),
+    '',
+    'Targets (SPEC §E, 2 cores)',
+    table(
+      ['', 'target', 'goal', 'actual'],
+      result.targets.map((t) => [
+        t.pass ? 'PASS' : 'FAIL',
+        t.name,
+        t.goal,
+        `${t.unit === 'members/s' ? int(t.actual) : fixed(t.actual, 1)} ${t.unit}`
+      ])
+    )
+  )
+  return out.join('\n')
+}

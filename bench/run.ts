@@ -1,0 +1,143 @@
+/**
+ * `npm run bench`: SPEC §E measured in one run — receiver throughput per parser mode and store
+ * (over HTTP and in process), the destination against its own engine, and a 1,000,000-member
+ * segment — printed as tables with the targets judged, and written to bench/results/latest.json.
+ *
+ *   ts-node bench/run.ts [--smoke] [--from dist|src] [--out FILE] [--cpu-prof DIR]
+ *
+ * --smoke     tiny sizes (seconds, for the test suite); figures are meaningless
+ * --from      the code under test: dist/ (default, run `npm run build` first) or src/ via ts-node
+ * --out       where to write the JSON (default bench/results/latest.json; smoke: a temporary file)
+ * --cpu-prof  write a V8 CPU profile of every receiver process of the throughput runs into DIR
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { benchBigSegment, type BigSegmentSizes } from './big-segment'
+import { loadCode, type CodeSource } from './code'
+import { benchDestination, type DestinationSizes } from './destination'
+import { benchReceiver, type ReceiverRun, type ReceiverSizes } from './receiver'
+import { describeMachine, formatResult, judgeTargets, type BenchResult } from './report'
+import { median } from './stats'
+import { STORE_KINDS } from './stores'
+import { PARSER_MODES } from './workloads'
+
+interface Sizes {
+  receiver: ReceiverSizes & { repeats: number }
+  destination: DestinationSizes
+  bigSegment: BigSegmentSizes
+}
+
+/** About three minutes on 2 cores: 3 × 6 receiver runs of 600 requests, 7 destination rounds, the big segment. */
+const FULL: Sizes = {
+  receiver: { membersPerRequest: 1000, connections: 8, warmupRequests: 40, requests: 600, repeats: 3 },
+  destination: { batchEvents: 1000, warmupBatches: 3, rounds: 7, batchesPerRound: 8 },
+  bigSegment: { requests: 1000, membersPerRequest: 1000, connections: 8, lookups: 20_000, pageSize: 10_000 }
+}
+
+/** Every code path of FULL, in seconds. */
+const SMOKE: Sizes = {
+  receiver: { membersPerRequest: 50, connections: 2, warmupRequests: 4, requests: 12, repeats: 1 },
+  destination: { batchEvents: 50, warmupBatches: 1, rounds: 1, batchesPerRound: 2 },
+  bigSegment: { requests: 20, membersPerRequest: 100, connections: 2, lookups: 100, pageSize: 500 }
+}
+
+/** Field-wise median of figure objects (all fields numeric). */
+function medianOf<T extends object>(figures: readonly T[]): T {
+  const keys = Object.keys(figures[0]) as Array<keyof T & string>
+  return Object.fromEntries(
+    keys.map((key) => [key, median(figures.map((f) => f[key] as number))])
+  ) as unknown as T
+}
+
+/** The median of the repeats of one store × mode; the share is recomputed from the medians. */
+function medianRun(runs: readonly ReceiverRun[]): ReceiverRun {
+  const http = medianOf(runs.map((run) => run.http))
+  const inProcess = medianOf(runs.map((run) => run.inProcess))
+  return {
+    ...runs[0],
+    http,
+    inProcess,
+    httpShareOfInProcess: http.membersPerSecond / inProcess.membersPerSecond
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: 'boolean', default: false },
+      from: { type: 'string', default: 'dist' },
+      out: { type: 'string' },
+      'cpu-prof': { type: 'string' }
+    }
+  })
+  if (values.from !== 'dist' && values.from !== 'src')
+    throw new Error(`--from must be dist or src, got ${values.from}`)
+  const smoke = values.smoke === true
+  const sizes = smoke ? SMOKE : FULL
+  const out = resolve(
+    values.out ??
+      (smoke ? join(tmpdir(), 'synced-segments-bench-smoke.json') : join(__dirname, 'results', 'latest.json'))
+  )
+  const cpuProfDir = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof'])
+  if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true })
+
+  const loadAverageStart = loadavg()[0]
+  const startedAt = performance.now()
+  const code = await loadCode(values.from as CodeSource)
+  const progress = (line: string): void => {
+    process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)} s] ${line}\n`)
+  }
+
+  const repeats: ReceiverRun[][] = []
+  for (let repeat = 0; repeat < sizes.receiver.repeats; repeat++) {
+    const runs: ReceiverRun[] = []
+    for (const store of STORE_KINDS) {
+      for (const mode of PARSER_MODES) {
+        const run = await benchReceiver(code, store, mode, sizes.receiver, cpuProfDir)
+        progress(
+          `receiver ${store} ${mode} (${repeat + 1}/${sizes.receiver.repeats}): ${Math.round(run.http.membersPerSecond).toLocaleString('en')} members/s over HTTP, ` +
+            `${Math.round(run.inProcess.membersPerSecond).toLocaleString('en')} in process, p99 ${run.http.latencyP99Ms.toFixed(1)} ms`
+        )
+        runs.push(run)
+      }
+    }
+    repeats.push(runs)
+  }
+  const receiver = repeats[0].map((_, i) => medianRun(repeats.map((runs) => runs[i])))
+
+  const destination = await benchDestination(code, sizes.destination)
+  progress(
+    `destination: ${Math.round(destination.eventsPerSecond).toLocaleString('en')} events/s, ${Math.round(destination.shareOfMapOnly * 100)} % of map-only`
+  )
+
+  const bigSegment = await benchBigSegment(code, sizes.bigSegment)
+  progress(
+    `big segment: ${bigSegment.members.toLocaleString('en')} members loaded in ${bigSegment.loadSeconds.toFixed(2)} s`
+  )
+
+  const result: BenchResult = {
+    generatedAt: new Date().toISOString(),
+    smoke,
+    code: code.source,
+    machine: describeMachine(loadAverageStart),
+    seconds: (performance.now() - startedAt) / 1000,
+    sizes: { ...sizes },
+    receiver,
+    receiverRepeats: repeats,
+    destination,
+    bigSegment,
+    targets: judgeTargets(receiver, destination, bigSegment)
+  }
+  mkdirSync(dirname(out), { recursive: true })
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
+  process.stdout.write(`${formatResult(result)}\n\nwritten to ${out}\n`)
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`
+  )
+  process.exit(1)
+})
