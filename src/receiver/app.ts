@@ -34,6 +34,9 @@ export const JSON_TYPE = 'application/json; charset=utf-8'
 
 const INTERNAL_ERROR = { code: 'internal_error', message: 'internal error' }
 
+/** Longest path parameter, as sent (percent-encoded). */
+const MAX_PARAM_LENGTH = 16 * 1024
+
 // Fastify's own errors that are the client's fault, with LaunchDarkly-style codes.
 const FASTIFY_ERRORS: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type' },
@@ -115,12 +118,37 @@ function loggerOptions(logger: boolean | object | undefined): boolean | object {
 export function buildApp(options: BuildAppOptions): FastifyInstance {
   const { config } = options
   const ctx = createContext(options.store, options.integrations, config)
+  const requestTimeout = options.requestTimeoutMs ?? 30_000
   const app = Fastify({
+    // Node enforces these timeouts only when it sweeps its connections, every 30 s by default, and
+    // a request whose headers arrived but whose body stalls waits for headersTimeout (60 s): a slow
+    // client would hold its socket long past the timeout. Sweep often enough that the 408 comes
+    // within the timeout plus a quarter of it (at most a second).
+    http:
+      requestTimeout > 0
+        ? { connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(requestTimeout / 4))), headersTimeout: requestTimeout }
+        : null,
     logger: loggerOptions(options.logger),
     // The hot path logs nothing on success; errors worth a look are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
-    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    requestTimeout,
+    // Path parameters carry member IDs (up to 1,024 characters, percent-encoded up to 9 bytes each)
+    // and segment keys (up to 256): Fastify's default of 100 would refuse most of them.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Errors the router raises before any route runs (bad percent-encoding, an over-long
+    // parameter) would otherwise get Fastify's own error shape, echoing the whole path.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      void (reply as FastifyReply)
+        .code(tooLong ? 414 : 400)
+        .type(JSON_TYPE)
+        .send(
+          tooLong
+            ? { code: 'uri_too_long', message: `a path parameter is longer than ${MAX_PARAM_LENGTH} characters` }
+            : { code: 'invalid_request', message: 'the URL is not validly percent-encoded' }
+        )
+    },
     clientErrorHandler
   })
 
