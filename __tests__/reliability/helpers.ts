@@ -70,7 +70,9 @@ export async function startReceiver(
   const agent = new Agent({ keepAlive: true, maxSockets: 16 })
   const request: LiveReceiver['request'] = (method, path, { headers = {}, body } = {}) =>
     new Promise((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent }, (res) => {
+      // An explicit length: Node's client would send a DELETE or OPTIONS body without one.
+      const length = body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }
+      const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { ...length, ...headers }, agent }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (chunk: Buffer) => chunks.push(chunk))
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }))
@@ -199,7 +201,13 @@ export function rawExchange(
       resolve({ response, elapsedMs: Date.now() - started, closed })
     }
     const giveUp = setTimeout(() => finish(false), options.giveUpMs ?? 10_000)
-    socket.on('data', (chunk) => (response += chunk.toString('utf8')))
+    socket.on('data', (chunk) => {
+      response += chunk.toString('utf8')
+      // A complete answer ends the exchange even when the server keeps the connection open.
+      const split = response.indexOf('\r\n\r\n')
+      const length = /\r\ncontent-length: *(\d+)/i.exec(response.slice(0, split))
+      if (split >= 0 && length && Buffer.byteLength(response.slice(split + 4)) >= Number(length[1])) finish(false)
+    })
     socket.on('close', () => finish(true))
     socket.on('error', () => finish(true))
     socket.on('connect', async () => {

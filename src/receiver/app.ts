@@ -37,8 +37,11 @@ const INTERNAL_ERROR = { code: 'internal_error', message: 'internal error' }
 /** Longest path parameter, as sent (percent-encoded). */
 const MAX_PARAM_LENGTH = 16 * 1024
 
-// Fastify's own errors that are the client's fault, with LaunchDarkly-style codes.
+// Fastify's (and Node's) errors that are the client's fault, with LaunchDarkly-style codes.
 const FASTIFY_ERRORS: Record<string, { status: number; code: string }> = {
+  // The client went away while its body was read, or was cut off as too slow: not worth an error
+  // log line with a stack each time (a client could flood the log by aborting uploads).
+  ECONNRESET: { status: 400, code: 'request_aborted' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type' },
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'request_too_large' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_request' },

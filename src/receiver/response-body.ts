@@ -24,8 +24,32 @@ function escapeString(value: string): string {
   return JSON.stringify(value).slice(1, -1)
 }
 
+/**
+ * What an array prints as (`String(array)`: elements joined by ",", nested arrays flattened, null
+ * and undefined empty), strings JSON-escaped, built with a loop: the built-in join recurses once per
+ * level, so an array nested 50,000 deep in a request body would overflow the stack.
+ */
+function arrayText(root: readonly unknown[]): string {
+  let out = ''
+  const stack: { items: readonly unknown[]; index: number }[] = [{ items: root, index: 0 }]
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]
+    if (top.index >= top.items.length) {
+      stack.pop()
+      continue
+    }
+    const index = top.index++
+    if (index > 0) out += ','
+    const item = top.items[index]
+    if (Array.isArray(item)) stack.push({ items: item, index: 0 })
+    else if (item !== null && item !== undefined) out += typeof item === 'string' ? escapeString(item) : String(item)
+  }
+  return out
+}
+
 const escapingView: ProxyHandler<object> = {
   get(target, property, receiver) {
+    if (property === Symbol.toPrimitive && Array.isArray(target)) return () => arrayText(target)
     const value: unknown = Reflect.get(target, property, receiver)
     return typeof property === 'string' && hasOwn.call(target, property) ? escapeValue(value) : value
   },

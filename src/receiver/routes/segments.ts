@@ -8,7 +8,7 @@
  */
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import { NotFoundError } from '../../errors'
+import { BadRequestError, NotFoundError } from '../../errors'
 import type { EnvironmentRef } from '../../store/types'
 import type { Action } from '../config'
 import { requireAction } from '../auth'
@@ -70,6 +70,16 @@ export async function* membersPageJson(totalCount: number, members: AsyncIterabl
   yield `${chunk}],"next":${next === undefined ? 'null' : JSON.stringify(next)}}`
 }
 
+/**
+ * A paging number as the store may take it. ajv's integer coercion turns "1e400" or "Infinity" into
+ * Infinity and then skips `maximum`; such values, or integers past 2^53, must be a 400 here, not a
+ * store error answered as 503.
+ */
+function pagingNumber(value: number, name: string): number {
+  if (!Number.isSafeInteger(value)) throw new BadRequestError(`querystring/${name} must be an integer below 2^53`)
+  return value
+}
+
 const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, { ctx }) => {
   app.addHook('onRequest', async (request) => {
     authorize(ctx, request)
@@ -109,7 +119,9 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
     },
     async (request) => {
       const env = environmentFor(request, 'viewProject')
-      return ctx.store.listSegments(env, { limit: request.query.limit, offset: request.query.offset })
+      const limit = pagingNumber(request.query.limit, 'limit')
+      const offset = pagingNumber(request.query.offset, 'offset')
+      return ctx.store.listSegments(env, { limit, offset })
     }
   )
 
@@ -163,7 +175,8 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
       const { segmentKey } = request.params
       const segment = await ctx.store.getSegment(env, segmentKey)
       if (!segment) throw segmentNotFound(env, segmentKey)
-      const { limit, after } = request.query
+      const limit = pagingNumber(request.query.limit, 'limit')
+      const after = request.query.after
       const members = ctx.store.members(env, segmentKey, { after, limit: limit + 1 })
       return reply.type(JSON_TYPE).send(Readable.from(membersPageJson(segment.includedCount, members, limit)))
     }
