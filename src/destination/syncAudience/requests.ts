@@ -127,8 +127,11 @@ interface Accepted {
   batchSize: number
 }
 
-/** Validates one payload; never guesses a membership or a key. */
-function acceptPayload(payload: Payload): Accepted | { rejected: string } {
+/**
+ * Validates one payload; never guesses a membership or a key. `cohortNames` caches the sentence-case
+ * names of a batch: its events share a handful of audiences, so each name is built once.
+ */
+function acceptPayload(payload: Payload, cohortNames: Map<string, string>): Accepted | { rejected: string } {
   const action = payload.segment_computation_action
   if (!SUPPORTED_COMPUTATION_ACTIONS.includes(action)) {
     return {
@@ -162,12 +165,17 @@ function acceptPayload(payload: Payload): Accepted | { rejected: string } {
   const batchSize = batchSizeOf(payload)
   if (typeof batchSize === 'string') return { rejected: batchSize }
 
+  let cohortName = cohortNames.get(audienceKey)
+  if (cohortName === undefined) {
+    cohortName = toCohortName(audienceKey)
+    cohortNames.set(audienceKey, cohortName)
+  }
   return {
     kind: payload.context_kind,
     batchSize,
     member: {
       userId: picked.key,
-      cohortName: toCohortName(audienceKey),
+      cohortName,
       cohortId: audienceId,
       value: membership
     }
@@ -182,10 +190,15 @@ function acceptPayload(payload: Payload): Accepted | { rejected: string } {
  * - Members keep the order of the events that produced them.
  */
 export function buildSyncRequests(payloads: readonly Payload[], options: PlanOptions): SyncPlan {
-  const accepted = payloads.map(acceptPayload)
-  // (kind, audience, context key) of each accepted event, and the last event holding each one.
+  const cohortNames = new Map<string, string>()
+  const accepted = payloads.map((payload) => acceptPayload(payload, cohortNames))
+  // (kind, audience, context key) of each accepted event, and the last event holding each one. The
+  // kind cannot hold a NUL (it passed the kind rule) and the audience ID is length-prefixed, so the
+  // key is unambiguous — and, on the hot path, cheaper than JSON.stringify of a tuple.
   const identities = accepted.map((entry) =>
-    'rejected' in entry ? undefined : JSON.stringify([entry.kind, entry.member.cohortId, entry.member.userId])
+    'rejected' in entry
+      ? undefined
+      : `${entry.kind}\u0000${entry.member.cohortId.length}:${entry.member.cohortId}\u0000${entry.member.userId}`
   )
   const winnerOf = new Map<string, number>()
   identities.forEach((identity, index) => identity !== undefined && winnerOf.set(identity, index))
