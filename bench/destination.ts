@@ -14,6 +14,7 @@ import {
   type SegmentEvent
 } from '@segment/actions-core'
 import type { CodeUnderTest } from './code'
+import { processCpuSeconds } from './receiver-process'
 import { STATS_PATH, type SinkStats } from './sink'
 import { median } from './stats'
 
@@ -32,6 +33,9 @@ export interface DestinationFigures {
   mapOnlyEventsPerSecond: number
   /** Median of each round's real / map-only ratio (paired, so background load cancels out). */
   shareOfMapOnly: number
+  /** CPU time of the runner's process per event (the sink is another process), medians. */
+  cpuMicrosPerEvent: number
+  mapOnlyCpuMicrosPerEvent: number
   /** Requests per 1000 events. */
   requestsPerThousandEvents: number
   /** Request line, headers and body, as the sink read them off the socket. */
@@ -151,12 +155,19 @@ async function startSinkProcess(): Promise<{
 }
 
 /** Events per second through onBatch; every event must come back a success. */
+interface Rate {
+  eventsPerSecond: number
+  cpuMicrosPerEvent: number
+}
+
+/** Events per second (and CPU per event) through onBatch; every event must come back a success. */
 async function measure(
   destination: Destination<JSONObject>,
   settings: JSONObject,
   batches: readonly SegmentEvent[][]
-): Promise<number> {
+): Promise<Rate> {
   const startedAt = performance.now()
+  const cpuAtStart = processCpuSeconds(process.pid)
   for (const batch of batches) {
     const results = await destination.onBatch(batch, settings)
     // The runner keeps every response it saw; drop them so memory stays flat.
@@ -167,7 +178,11 @@ async function measure(
     if (failed) throw new Error(`destination batch failed: ${JSON.stringify(results).slice(0, 500)}`)
   }
   const seconds = (performance.now() - startedAt) / 1000
-  return batches.reduce((n, b) => n + b.length, 0) / seconds
+  const events = batches.reduce((n, b) => n + b.length, 0)
+  return {
+    eventsPerSecond: events / seconds,
+    cpuMicrosPerEvent: ((processCpuSeconds(process.pid) - cpuAtStart) * 1e6) / events
+  }
 }
 
 export async function benchDestination(
@@ -189,7 +204,7 @@ export async function benchDestination(
     await measure(engineOnly, settings, warmup)
 
     const before = await sink.stats()
-    const rounds: Array<{ real: number; mapOnly: number }> = []
+    const rounds: Array<{ real: Rate; mapOnly: Rate }> = []
     for (let round = 0; round < sizes.rounds; round++) {
       // Alternate which goes first, so a drift in background load favours neither.
       if (round % 2 === 0) {
@@ -203,9 +218,11 @@ export async function benchDestination(
     const after = await sink.stats()
     const events = sizes.rounds * sizes.batchesPerRound * sizes.batchEvents
     return {
-      eventsPerSecond: median(rounds.map((r) => r.real)),
-      mapOnlyEventsPerSecond: median(rounds.map((r) => r.mapOnly)),
-      shareOfMapOnly: median(rounds.map((r) => r.real / r.mapOnly)),
+      eventsPerSecond: median(rounds.map((r) => r.real.eventsPerSecond)),
+      mapOnlyEventsPerSecond: median(rounds.map((r) => r.mapOnly.eventsPerSecond)),
+      shareOfMapOnly: median(rounds.map((r) => r.real.eventsPerSecond / r.mapOnly.eventsPerSecond)),
+      cpuMicrosPerEvent: median(rounds.map((r) => r.real.cpuMicrosPerEvent)),
+      mapOnlyCpuMicrosPerEvent: median(rounds.map((r) => r.mapOnly.cpuMicrosPerEvent)),
       requestsPerThousandEvents: ((after.requests - before.requests) / events) * 1000,
       wireBytesPerEvent: (after.wireBytes - before.wireBytes) / events,
       bodyBytesPerEvent: (after.bodyBytes - before.bodyBytes) / events

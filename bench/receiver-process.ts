@@ -4,7 +4,7 @@
  * 127.0.0.1 only, on a port the OS picks.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { CodeUnderTest } from './code'
 
@@ -33,6 +33,8 @@ export interface ReceiverProcess {
   /** Peak resident set size since start (or the last `resetPeakRss`), from VmHWM. */
   peakRssBytes(): number
   rssBytes(): number
+  /** CPU time (user + system) the receiver has used so far. */
+  cpuSeconds(): number
   /** Starts a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM). */
   resetPeakRss(): void
   /** SIGTERM (graceful: in-flight requests finish, the store closes, a CPU profile is written), then SIGKILL after 15 s. */
@@ -45,6 +47,31 @@ export interface ReceiverProcessOptions {
   configFile: string
   /** Write a V8 CPU profile of the receiver into this directory (node --cpu-prof). */
   cpuProfDir?: string
+}
+
+/**
+ * CPU time a process has used so far, all its threads: the first field of each thread's
+ * /proc/<pid>/task/<tid>/schedstat is its time on a CPU in nanoseconds (finer than /proc/<pid>/stat's
+ * 10 ms ticks, which a short run would round to nothing).
+ */
+export function processCpuSeconds(pid: number): number {
+  let nanoseconds = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      nanoseconds += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    } catch {
+      // The thread ended while we looked.
+    }
+  }
+  return nanoseconds / 1e9
+}
+
+/** Busy CPU time of the whole machine so far (all cores; /proc/stat counts in 1/100 s). */
+export function machineBusyCpuSeconds(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)
+  // user nice system idle iowait irq softirq steal: everything but idle and iowait is busy.
+  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number)
+  return (user + nice + system + irq + softirq + steal) / 100
 }
 
 function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
@@ -106,6 +133,7 @@ export async function startReceiverProcess(
     pid,
     peakRssBytes: () => statusKb(pid, 'VmHWM') * 1024,
     rssBytes: () => statusKb(pid, 'VmRSS') * 1024,
+    cpuSeconds: () => processCpuSeconds(pid),
     resetPeakRss: () => writeFileSync(`/proc/${pid}/clear_refs`, '5'),
     stop: () => stopProcess(child, exited)
   }

@@ -10,6 +10,8 @@ import {
   BENCH_ENVIRONMENT,
   BENCH_PROJECT,
   BENCH_TOKEN,
+  machineBusyCpuSeconds,
+  processCpuSeconds,
   startReceiverProcess,
   writeBenchConfig
 } from './receiver-process'
@@ -32,11 +34,40 @@ export interface HttpFigures {
   latencyP99Ms: number
   latencyMaxMs: number
   peakRssBytes: number
+  /** CPU time per member of the receiver process (all threads), of autocannon (the bench process) and of redis-server. */
+  receiverCpuMicrosPerMember: number
+  loadGeneratorCpuMicrosPerMember: number
+  storeServerCpuMicrosPerMember?: number
+  /**
+   * CPU the rest of the machine used meanwhile, in cores (busy time from /proc/stat minus the
+   * processes above, over the run's wall time): how much other work disturbed the figure.
+   */
+  backgroundCores: number
 }
 
 export interface InProcessFigures {
   membersPerSecond: number
   seconds: number
+  /** CPU time per member of the bench process (parse + apply), and of redis-server. */
+  cpuMicrosPerMember: number
+  storeServerCpuMicrosPerMember?: number
+}
+
+/** CPU time used by the processes of a measurement, sampled before and after it. */
+function cpuMeter(sources: Record<string, (() => number) | undefined>): () => Record<string, number> {
+  const start = Object.entries(sources).map(([name, read]) => [name, read?.()] as const)
+  return () => {
+    const used: Record<string, number> = {}
+    for (const [name, before] of start) {
+      const read = sources[name]
+      if (read && before !== undefined) used[name] = read() - before
+    }
+    return used
+  }
+}
+
+function microsPer(seconds: number | undefined, count: number): number | undefined {
+  return seconds === undefined ? undefined : (seconds * 1e6) / count
 }
 
 export interface ReceiverRun {
@@ -103,20 +134,36 @@ async function httpRun(
       amount: sizes.warmupRequests - 1,
       request: (n) => post(1 + n)
     })
+    const cpu = cpuMeter({
+      receiver: receiver.cpuSeconds,
+      loadGenerator: () => processCpuSeconds(process.pid),
+      store: store.serverCpuSeconds,
+      machine: machineBusyCpuSeconds
+    })
     const load = await runLoad({
       url: receiver.url,
       connections: sizes.connections,
       amount: sizes.requests,
       request: (n) => post(sizes.warmupRequests + n)
     })
+    const used = cpu()
+    const members = load.requests * sizes.membersPerRequest
     return {
-      membersPerSecond: (load.requests * sizes.membersPerRequest) / load.seconds,
+      membersPerSecond: members / load.seconds,
       requestsPerSecond: load.requests / load.seconds,
       seconds: load.seconds,
       latencyP50Ms: load.latencyP50Ms,
       latencyP99Ms: load.latencyP99Ms,
       latencyMaxMs: load.latencyMaxMs,
-      peakRssBytes: receiver.peakRssBytes()
+      peakRssBytes: receiver.peakRssBytes(),
+      receiverCpuMicrosPerMember: microsPer(used.receiver, members) as number,
+      loadGeneratorCpuMicrosPerMember: microsPer(used.loadGenerator, members) as number,
+      ...(used.store === undefined ? {} : { storeServerCpuMicrosPerMember: microsPer(used.store, members) }),
+      // /proc/stat ticks are 10 ms: a short run can come out a hair below zero.
+      backgroundCores: Math.max(
+        0,
+        (used.machine - used.receiver - used.loadGenerator - (used.store ?? 0)) / load.seconds
+      )
     }
   } finally {
     await receiver.stop()
@@ -155,10 +202,18 @@ async function inProcessRun(
   try {
     await forEachConcurrent(bodies.slice(0, sizes.warmupRequests), sizes.connections, apply)
     const measured = bodies.slice(sizes.warmupRequests, sizes.warmupRequests + sizes.requests)
+    const members = measured.length * sizes.membersPerRequest
+    const cpu = cpuMeter({ bench: () => processCpuSeconds(process.pid), store: fresh.serverCpuSeconds })
     const startedAt = performance.now()
     await forEachConcurrent(measured, sizes.connections, apply)
     const seconds = (performance.now() - startedAt) / 1000
-    return { membersPerSecond: (measured.length * sizes.membersPerRequest) / seconds, seconds }
+    const used = cpu()
+    return {
+      membersPerSecond: members / seconds,
+      seconds,
+      cpuMicrosPerMember: microsPer(used.bench, members) as number,
+      ...(used.store === undefined ? {} : { storeServerCpuMicrosPerMember: microsPer(used.store, members) })
+    }
   } finally {
     await store.close()
     await fresh.dispose()

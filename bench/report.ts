@@ -128,15 +128,11 @@ function mb(bytes: number): string {
   return `${Math.round(bytes / MB)} MB`
 }
 
-/** Columns padded to their widest cell; numbers right-aligned. */
+/** Columns padded to their widest cell; cells that start with a number are right-aligned. */
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const line = (cells: string[]): string =>
-    cells
-      .map((cell, i) =>
-        i === 0 || !/^[\d.,<>≥≤ %-]+( \w+)?$/.test(cell) ? cell.padEnd(widths[i]) : cell.padStart(widths[i])
-      )
-      .join('  ')
+    cells.map((cell, i) => (/^\d/.test(cell) ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ')
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
 
@@ -176,12 +172,41 @@ export function formatResult(result: BenchResult): string {
       ])
     ),
     '',
+    'Where the CPU goes, per member (µs): over HTTP, and in process; "other load" is the rest of the machine during the HTTP run',
+    table(
+      [
+        'store',
+        'parser mode',
+        'receiver',
+        'autocannon',
+        'redis-server',
+        'in-process',
+        'in-process redis-server',
+        'other load'
+      ],
+      result.receiver.map((r) => [
+        r.store,
+        r.mode,
+        fixed(r.http.receiverCpuMicrosPerMember, 2),
+        fixed(r.http.loadGeneratorCpuMicrosPerMember, 2),
+        r.http.storeServerCpuMicrosPerMember === undefined
+          ? '-'
+          : fixed(r.http.storeServerCpuMicrosPerMember, 2),
+        fixed(r.inProcess.cpuMicrosPerMember, 2),
+        r.inProcess.storeServerCpuMicrosPerMember === undefined
+          ? '-'
+          : fixed(r.inProcess.storeServerCpuMicrosPerMember, 2),
+        `${fixed(r.http.backgroundCores, 2)} cores`
+      ])
+    ),
+    '',
     'Destination: Destination.onBatch, preset mapping, 204 sink in another process',
     table(
       [
         'real events/s',
         'map-only events/s',
         'real / map-only',
+        'CPU µs/event real / map-only',
         'requests per 1000 events',
         'bytes/event on the wire',
         'body bytes/event'
@@ -191,6 +216,7 @@ export function formatResult(result: BenchResult): string {
           int(d.eventsPerSecond),
           int(d.mapOnlyEventsPerSecond),
           pct(d.shareOfMapOnly),
+          `${fixed(d.cpuMicrosPerEvent, 2)} / ${fixed(d.mapOnlyCpuMicrosPerEvent, 2)}`,
           fixed(d.requestsPerThousandEvents, 1),
           fixed(d.wireBytesPerEvent, 1),
           fixed(d.bodyBytesPerEvent, 1)
@@ -219,7 +245,7 @@ export function formatResult(result: BenchResult): string {
         [
           'listing, one streamed response',
           `${fixed(b.streamedListingSeconds, 2)} s`,
-          `${mb(b.streamedListingBytes)} of JSON`,
+          `${fixed(b.streamedListingBytes / MB, 1)} MB of JSON`,
           '',
           mb(b.streamedListingPeakRssBytes)
         ],

@@ -22,13 +22,17 @@ const HTTP_FIGURES = [
   'latencyP50Ms',
   'latencyP99Ms',
   'latencyMaxMs',
-  'peakRssBytes'
+  'peakRssBytes',
+  'receiverCpuMicrosPerMember',
+  'loadGeneratorCpuMicrosPerMember'
 ]
-const IN_PROCESS_FIGURES = ['membersPerSecond', 'seconds']
+const IN_PROCESS_FIGURES = ['membersPerSecond', 'seconds', 'cpuMicrosPerMember']
 const DESTINATION_FIGURES = [
   'eventsPerSecond',
   'mapOnlyEventsPerSecond',
   'shareOfMapOnly',
+  'cpuMicrosPerEvent',
+  'mapOnlyCpuMicrosPerEvent',
   'requestsPerThousandEvents',
   'wireBytesPerEvent',
   'bodyBytesPerEvent'
@@ -98,6 +102,13 @@ describe('npm run bench --smoke', () => {
       expectFigures(run.inProcess as Json, IN_PROCESS_FIGURES, `${where} inProcess`)
       expectFigures(run, ['httpShareOfInProcess'], where)
       const http = run.http as Json
+      // redis-server's own CPU is measured for the Redis store only.
+      const storeServer = run.store === 'redis' ? ['storeServerCpuMicrosPerMember'] : []
+      expectFigures(run.http as Json, storeServer, `${where} http`)
+      expectFigures(run.inProcess as Json, storeServer, `${where} inProcess`)
+      if (run.store === 'sqlite') expect(run.http).not.toHaveProperty('storeServerCpuMicrosPerMember')
+      // Other work on the machine can be nil: the one figure allowed to be zero.
+      expect((run.http as Json).backgroundCores).toBeGreaterThanOrEqual(0)
       expect(run.httpShareOfInProcess).toBeCloseTo(
         (http.membersPerSecond as number) / ((run.inProcess as Json).membersPerSecond as number),
         10
