@@ -9,6 +9,8 @@
  * --from      the code under test: dist/ (default, run `npm run build` first) or src/ via ts-node
  * --out       where to write the JSON (default bench/results/latest.json; smoke: a temporary file)
  * --cpu-prof  write a V8 CPU profile of every receiver process of the throughput runs into DIR
+ *             (summarise them with bench/profile-summary.ts; profiling slows the receiver, so such a
+ *             run is for finding where time goes, not for the figures)
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
