@@ -56,7 +56,8 @@ export function describeMachine(loadAverageStart: number): Machine {
   }
 }
 
-const MB = 1024 * 1024
+// Decimal megabytes: the stricter reading of "250 MB".
+const MB = 1_000_000
 
 export function judgeTargets(
   receiver: readonly ReceiverRun[],
