@@ -2,7 +2,9 @@
  * Destination throughput through actions-core's own runner (`Destination.onBatch`, the preset's
  * subscription and mapping), against a 204 sink in another process; and the same events through a
  * copy of the definition whose syncAudience only maps (performBatch returns at once) — the
- * engine's own cost, the ceiling any action can reach.
+ * engine's own cost, the ceiling any action can reach. A third copy runs the real performBatch
+ * with a request client that answers 204 without sending, which splits the gap between the two into
+ * the action's own work (planning, the multi-status) and HTTP.
  */
 import { spawn } from 'node:child_process'
 import { get } from 'node:http'
@@ -11,6 +13,7 @@ import {
   Destination,
   type DestinationDefinition,
   type JSONObject,
+  type RequestClient,
   type SegmentEvent
 } from '@segment/actions-core'
 import type { CodeUnderTest } from './code'
@@ -22,7 +25,7 @@ export interface DestinationSizes {
   /** Events per onBatch call (Segment's batch). */
   batchEvents: number
   warmupBatches: number
-  /** Rounds of (map-only, real) measurements, alternating which goes first. */
+  /** Rounds of (map-only, no-network, real) measurements, rotating which goes first. */
   rounds: number
   batchesPerRound: number
 }
@@ -36,6 +39,9 @@ export interface DestinationFigures {
   /** CPU time of the runner's process per event (the sink is another process), medians. */
   cpuMicrosPerEvent: number
   mapOnlyCpuMicrosPerEvent: number
+  /** The real performBatch with a request client that answers 204 at once: everything but HTTP. */
+  noNetworkEventsPerSecond: number
+  noNetworkCpuMicrosPerEvent: number
   /** Requests per 1000 events. */
   requestsPerThousandEvents: number
   /** Request line, headers and body, as the sink read them off the socket. */
@@ -92,6 +98,21 @@ export function mapOnly(definition: DestinationDefinition<JSONObject>): Destinat
     actions: {
       ...definition.actions,
       syncAudience: { ...action, perform: () => undefined, performBatch: () => undefined }
+    }
+  }
+}
+
+/** The definition with the real syncAudience, whose requests are answered 204 without being sent. */
+export function noNetwork(definition: DestinationDefinition<JSONObject>): DestinationDefinition<JSONObject> {
+  const action = definition.actions.syncAudience
+  const performBatch = action.performBatch
+  if (!performBatch) throw new Error('syncAudience has no performBatch')
+  const answer204 = (async () => ({ status: 204, data: null, content: '' })) as unknown as RequestClient
+  return {
+    ...definition,
+    actions: {
+      ...definition.actions,
+      syncAudience: { ...action, performBatch: (_request, data) => performBatch(answer204, data) }
     }
   }
 }
@@ -198,22 +219,25 @@ export async function benchDestination(
   const sink = await startSinkProcess()
   try {
     const settings = runnerSettings(definition, sink.url)
-    const real = new Destination(definition)
-    const engineOnly = new Destination(mapOnly(definition))
-    await measure(real, settings, warmup)
-    await measure(engineOnly, settings, warmup)
+    const runners = {
+      mapOnly: new Destination(mapOnly(definition)),
+      noNetwork: new Destination(noNetwork(definition)),
+      real: new Destination(definition)
+    }
+    type Runner = keyof typeof runners
+    const order = Object.keys(runners) as Runner[]
+    for (const runner of order) await measure(runners[runner], settings, warmup)
 
     const before = await sink.stats()
-    const rounds: Array<{ real: Rate; mapOnly: Rate }> = []
+    const rounds: Array<Record<Runner, Rate>> = []
     for (let round = 0; round < sizes.rounds; round++) {
-      // Alternate which goes first, so a drift in background load favours neither.
-      if (round % 2 === 0) {
-        const mapOnlyRate = await measure(engineOnly, settings, batches)
-        rounds.push({ mapOnly: mapOnlyRate, real: await measure(real, settings, batches) })
-      } else {
-        const realRate = await measure(real, settings, batches)
-        rounds.push({ real: realRate, mapOnly: await measure(engineOnly, settings, batches) })
+      // Rotate which goes first, so a drift in background load favours none.
+      const rates = {} as Record<Runner, Rate>
+      for (let i = 0; i < order.length; i++) {
+        const runner = order[(round + i) % order.length]
+        rates[runner] = await measure(runners[runner], settings, batches)
       }
+      rounds.push(rates)
     }
     const after = await sink.stats()
     const events = sizes.rounds * sizes.batchesPerRound * sizes.batchEvents
@@ -223,6 +247,8 @@ export async function benchDestination(
       shareOfMapOnly: median(rounds.map((r) => r.real.eventsPerSecond / r.mapOnly.eventsPerSecond)),
       cpuMicrosPerEvent: median(rounds.map((r) => r.real.cpuMicrosPerEvent)),
       mapOnlyCpuMicrosPerEvent: median(rounds.map((r) => r.mapOnly.cpuMicrosPerEvent)),
+      noNetworkEventsPerSecond: median(rounds.map((r) => r.noNetwork.eventsPerSecond)),
+      noNetworkCpuMicrosPerEvent: median(rounds.map((r) => r.noNetwork.cpuMicrosPerEvent)),
       requestsPerThousandEvents: ((after.requests - before.requests) / events) * 1000,
       wireBytesPerEvent: (after.wireBytes - before.wireBytes) / events,
       bodyBytesPerEvent: (after.bodyBytes - before.bodyBytes) / events

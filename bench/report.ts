@@ -207,7 +207,8 @@ export function formatResult(result: BenchResult): string {
         'real events/s',
         'map-only events/s',
         'real / map-only',
-        'CPU µs/event real / map-only',
+        'no-network events/s',
+        'CPU µs/event: map-only / no-network / real',
         'requests per 1000 events',
         'bytes/event on the wire',
         'body bytes/event'
@@ -217,7 +218,8 @@ export function formatResult(result: BenchResult): string {
           int(d.eventsPerSecond),
           int(d.mapOnlyEventsPerSecond),
           pct(d.shareOfMapOnly),
-          `${fixed(d.cpuMicrosPerEvent, 2)} / ${fixed(d.mapOnlyCpuMicrosPerEvent, 2)}`,
+          int(d.noNetworkEventsPerSecond),
+          `${fixed(d.mapOnlyCpuMicrosPerEvent, 2)} / ${fixed(d.noNetworkCpuMicrosPerEvent, 2)} / ${fixed(d.cpuMicrosPerEvent, 2)}`,
           fixed(d.requestsPerThousandEvents, 1),
           fixed(d.wireBytesPerEvent, 1),
           fixed(d.bodyBytesPerEvent, 1)

@@ -33,6 +33,8 @@ const DESTINATION_FIGURES = [
   'shareOfMapOnly',
   'cpuMicrosPerEvent',
   'mapOnlyCpuMicrosPerEvent',
+  'noNetworkEventsPerSecond',
+  'noNetworkCpuMicrosPerEvent',
   'requestsPerThousandEvents',
   'wireBytesPerEvent',
   'bodyBytesPerEvent'
