@@ -51,6 +51,8 @@ export interface InProcessFigures {
   /** CPU time per member of the bench process (parse + apply), and of redis-server. */
   cpuMicrosPerMember: number
   storeServerCpuMicrosPerMember?: number
+  /** As for HTTP: the rest of the machine's CPU meanwhile, in cores. */
+  backgroundCores: number
 }
 
 /** CPU time used by the processes of a measurement, sampled before and after it. */
@@ -203,7 +205,11 @@ async function inProcessRun(
     await forEachConcurrent(bodies.slice(0, sizes.warmupRequests), sizes.connections, apply)
     const measured = bodies.slice(sizes.warmupRequests, sizes.warmupRequests + sizes.requests)
     const members = measured.length * sizes.membersPerRequest
-    const cpu = cpuMeter({ bench: () => processCpuSeconds(process.pid), store: fresh.serverCpuSeconds })
+    const cpu = cpuMeter({
+      bench: () => processCpuSeconds(process.pid),
+      store: fresh.serverCpuSeconds,
+      machine: machineBusyCpuSeconds
+    })
     const startedAt = performance.now()
     await forEachConcurrent(measured, sizes.connections, apply)
     const seconds = (performance.now() - startedAt) / 1000
@@ -212,7 +218,8 @@ async function inProcessRun(
       membersPerSecond: members / seconds,
       seconds,
       cpuMicrosPerMember: microsPer(used.bench, members) as number,
-      ...(used.store === undefined ? {} : { storeServerCpuMicrosPerMember: microsPer(used.store, members) })
+      ...(used.store === undefined ? {} : { storeServerCpuMicrosPerMember: microsPer(used.store, members) }),
+      backgroundCores: Math.max(0, (used.machine - used.bench - (used.store ?? 0)) / seconds)
     }
   } finally {
     await store.close()

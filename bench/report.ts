@@ -173,7 +173,7 @@ export function formatResult(result: BenchResult): string {
       ])
     ),
     '',
-    'Where the CPU goes, per member (µs): over HTTP, and in process; "other load" is the rest of the machine during the HTTP run',
+    'Where the CPU goes, per member (µs), over HTTP and in process; "other load": the rest of the machine meanwhile (HTTP / in process)',
     table(
       [
         'store',
@@ -197,7 +197,7 @@ export function formatResult(result: BenchResult): string {
         r.inProcess.storeServerCpuMicrosPerMember === undefined
           ? '-'
           : fixed(r.inProcess.storeServerCpuMicrosPerMember, 2),
-        `${fixed(r.http.backgroundCores, 2)} cores`
+        `${fixed(r.http.backgroundCores, 2)} / ${fixed(r.inProcess.backgroundCores, 2)} cores`
       ])
     ),
     '',

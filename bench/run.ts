@@ -100,7 +100,8 @@ async function main(): Promise<void> {
         const run = await benchReceiver(code, store, mode, sizes.receiver, cpuProfDir)
         progress(
           `receiver ${store} ${mode} (${repeat + 1}/${sizes.receiver.repeats}): ${Math.round(run.http.membersPerSecond).toLocaleString('en')} members/s over HTTP, ` +
-            `${Math.round(run.inProcess.membersPerSecond).toLocaleString('en')} in process, p99 ${run.http.latencyP99Ms.toFixed(1)} ms`
+            `${Math.round(run.inProcess.membersPerSecond).toLocaleString('en')} in process, p99 ${run.http.latencyP99Ms.toFixed(1)} ms, ` +
+            `other load ${run.http.backgroundCores.toFixed(2)} / ${run.inProcess.backgroundCores.toFixed(2)} cores`
         )
         runs.push(run)
       }

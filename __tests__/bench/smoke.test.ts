@@ -111,6 +111,7 @@ describe('npm run bench --smoke', () => {
       if (run.store === 'sqlite') expect(run.http).not.toHaveProperty('storeServerCpuMicrosPerMember')
       // Other work on the machine can be nil: the one figure allowed to be zero.
       expect((run.http as Json).backgroundCores).toBeGreaterThanOrEqual(0)
+      expect((run.inProcess as Json).backgroundCores).toBeGreaterThanOrEqual(0)
       expect(run.httpShareOfInProcess).toBeCloseTo(
         (http.membersPerSecond as number) / ((run.inProcess as Json).membersPerSecond as number),
         10
