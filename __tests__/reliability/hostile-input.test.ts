@@ -330,6 +330,7 @@ describe('slow clients', () => {
     expectJsonError(response, c.status, c.code)
     expect(elapsed).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50)
     expect(elapsed).toBeLessThan(SLOW_DEADLINE_MS)
+    if (process.env.RELIABILITY_REPORT) console.log(`slow client, ${c.name}: ${response.status} after ${elapsed} ms`)
     await expectUnharmed(before)
   })
 
