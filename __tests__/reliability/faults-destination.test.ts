@@ -140,6 +140,19 @@ it('performBatch: every event gets its request\'s status, and only applied event
   }
 })
 
+it('rejects, alone, an event whose context key the receiver could not store (an unpaired surrogate)', async () => {
+  const direct: Settings = { apiKey: TOKENS.writer, clientId: PROD_ID, apiBaseUrl: receiver.url }
+  const users = ['plain-user', 'broken-\ud800', 'emoji-😀']
+  const payloads = users.map((userId) =>
+    payload({ segment_audience_id: 'aud_keys', segment_audience_key: 'key_keys', segment_user_id: userId, traits_or_props: { key_keys: true } })
+  )
+  const request = createRequestClient(definition.extendRequest?.({ settings: direct, payload: undefined } as never) ?? {}, { timeout: TIMEOUT_MS })
+  const response = await performBatchSync(request, payloads, direct)
+  expect(users.map((_, i) => (response.getResponseAtIndex(i).value() as { status: number }).status)).toEqual([204, 400, 204])
+  const members = await receiver.request('GET', '/api/v2/segments/acme/production/segment-audiences-aud_keys/members', { headers: { authorization: TOKENS.reader } })
+  expect(JSON.parse(members.body)).toMatchObject({ totalCount: 2, items: ['emoji-😀', 'plain-user'] })
+})
+
 describe("actions-core's Destination runner (perform, one event)", () => {
   const destination = new Destination<Settings>(definition)
   const runnerSettings = (): JSONObject =>

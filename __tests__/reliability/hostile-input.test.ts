@@ -170,9 +170,10 @@ const bodyCases: Case[] = [
 
 // ---- wrong types and hidden values at every pointer of every integration ------------------------
 const WRONG: Record<string, string[]> = {
-  id: ['null', 'true', 'false', '{}', '[]', '""', '1e400', '["x"]', '{"__proto__": "x"}'],
+  // "\ud800…": an unpaired surrogate, valid JSON that no UTF-8 store can keep apart from another.
+  id: ['null', 'true', 'false', '{}', '[]', '""', '1e400', '["x"]', '{"__proto__": "x"}', '"\\ud800"', '"x\\udfff"'],
   contextKind: ['null', '1', '{}', '[]', '""', '"multi"', '"kind"', '"a b"', '"ü"'],
-  url: ['1', '{}', '[]', 'true'],
+  url: ['1', '{}', '[]', 'true', '"https://example.com/\\udc00"'],
   action: ['null', '1', '{}', '[]', 'true'],
   array: ['null', '{}', '"x"', '1', 'true'],
   membership: ['null', '"true"', '"false"', '1', '0', '{}', '[]']

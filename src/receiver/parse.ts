@@ -14,6 +14,7 @@
  *   add/remove arrays, the add array is read first, so a key in both arrays ends up removed.
  * - `cohortUrl` null or "" means no URL; any other non-string is a 400.
  * - The context kind is one per request; present values follow §A3's kind rule (null or "" is a 400).
+ * - IDs, names and the cohort URL must be well-formed Unicode: an unpaired surrogate is a 400.
  */
 import { BadRequestError } from '../errors'
 import type { MembershipOp } from '../store/types'
@@ -24,6 +25,12 @@ import { NOT_FOUND, type CompiledPointer } from './pointer'
 export const MAX_MEMBER_ID_LENGTH = 1024
 export const DEFAULT_CONTEXT_KIND = 'user'
 const CONTEXT_KIND = /^[A-Za-z0-9._-]+$/
+/**
+ * An unpaired surrogate (JSON allows `"\ud800"`). Stores keep UTF-8, which cannot hold one: two
+ * different such IDs would read back as the same replacement characters, and two such cohort IDs
+ * would hash to the same segment key. With the `u` flag, paired surrogates (emoji) do not match.
+ */
+const UNPAIRED_SURROGATE = /\p{Cs}/u
 
 export function parseRequest(integration: CompiledIntegration, body: unknown): ParsedRequest {
   if (typeof body !== 'object' || body === null) {
@@ -109,7 +116,10 @@ class Cohorts {
     // Plain non-empty strings take the fast path; requireId handles (and words errors for) the rest,
     // so a member's pointer label is only built when needed.
     const value = id.find(member)
-    return typeof value === 'string' && value.length > 0 && value.length <= MAX_MEMBER_ID_LENGTH
+    return typeof value === 'string' &&
+      value.length > 0 &&
+      value.length <= MAX_MEMBER_ID_LENGTH &&
+      !UNPAIRED_SURROGATE.test(value)
       ? value
       : requireId(value, memberLabel(array, index, id), 'member ID', MAX_MEMBER_ID_LENGTH)
   }
@@ -120,12 +130,12 @@ class Cohorts {
     let cohortName: string | undefined
     if (cohortIdPointer !== undefined) {
       const value = cohortIdPointer.find(member)
-      if (typeof value === 'string' && value.length > 0) cohortId = value
+      if (typeof value === 'string' && value.length > 0 && !UNPAIRED_SURROGATE.test(value)) cohortId = value
       else if (value !== NOT_FOUND) cohortId = requireId(value, memberLabel(array, index, cohortIdPointer), 'cohort ID')
     }
     if (cohortNamePointer !== undefined) {
       const value = cohortNamePointer.find(member)
-      if (typeof value === 'string' && value.length > 0) cohortName = value
+      if (typeof value === 'string' && value.length > 0 && !UNPAIRED_SURROGATE.test(value)) cohortName = value
       else if (value !== NOT_FOUND) cohortName = requireId(value, memberLabel(array, index, cohortNamePointer), 'cohort name')
     }
 
@@ -172,6 +182,7 @@ function requireId(value: unknown, where: string, what: string, maxLength?: numb
     if (maxLength !== undefined && value.length > maxLength) {
       throw new BadRequestError(`${label(where)}: ${what} is ${value.length} characters long, at most ${maxLength} are allowed`)
     }
+    if (UNPAIRED_SURROGATE.test(value)) throw new BadRequestError(`${label(where)}: ${what} holds an unpaired UTF-16 surrogate`)
     return value
   }
   if (typeof value === 'number' && Number.isFinite(value)) return String(value)
@@ -197,6 +208,9 @@ function readCohortUrl(body: object, pointer: CompiledPointer | undefined): stri
   if (value === NOT_FOUND || value === null || value === '') return undefined
   if (typeof value !== 'string') {
     throw new BadRequestError(`${label((pointer as CompiledPointer).pointer)}: expected a URL string, got ${describe(value)}`)
+  }
+  if (UNPAIRED_SURROGATE.test(value)) {
+    throw new BadRequestError(`${label((pointer as CompiledPointer).pointer)}: the URL holds an unpaired UTF-16 surrogate`)
   }
   return value
 }

@@ -10,6 +10,8 @@ export const MAX_BATCH_SIZE = 10000
 export const DEFAULT_BATCH_SIZE = 1000
 /** The receiver rejects a whole request over one longer member ID, so catch it per event here. */
 export const MAX_CONTEXT_KEY_LENGTH = 1024
+/** Likewise for a key the receiver cannot store faithfully (`u` flag: emoji pairs do not match). */
+const UNPAIRED_SURROGATE = /\p{Cs}/u
 
 export const CONTEXT_KEY_PRIORITIES = [
   'user_id_only',
@@ -102,6 +104,9 @@ function pickContextKey(payload: Payload): { key: string } | { problem: string }
     if (nonEmptyString(value)) {
       if (value.length > MAX_CONTEXT_KEY_LENGTH) {
         return { problem: `context key from ${field} is longer than ${MAX_CONTEXT_KEY_LENGTH} characters` }
+      }
+      if (UNPAIRED_SURROGATE.test(value)) {
+        return { problem: `context key from ${field} holds an unpaired UTF-16 surrogate` }
       }
       return { key: value }
     }
