@@ -17,7 +17,7 @@ import {
   type SegmentEvent
 } from '@segment/actions-core'
 import type { CodeUnderTest } from './code'
-import { processCpuSeconds } from './receiver-process'
+import { ownCpuSeconds } from './receiver-process'
 import { STATS_PATH, type SinkStats } from './sink'
 import { median } from './stats'
 
@@ -188,7 +188,7 @@ async function measure(
   batches: readonly SegmentEvent[][]
 ): Promise<Rate> {
   const startedAt = performance.now()
-  const cpuAtStart = processCpuSeconds(process.pid)
+  const cpuAtStart = ownCpuSeconds()
   for (const batch of batches) {
     const results = await destination.onBatch(batch, settings)
     // The runner keeps every response it saw; drop them so memory stays flat.
@@ -202,7 +202,7 @@ async function measure(
   const events = batches.reduce((n, b) => n + b.length, 0)
   return {
     eventsPerSecond: events / seconds,
-    cpuMicrosPerEvent: ((processCpuSeconds(process.pid) - cpuAtStart) * 1e6) / events
+    cpuMicrosPerEvent: ((ownCpuSeconds() - cpuAtStart) * 1e6) / events
   }
 }
 

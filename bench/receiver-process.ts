@@ -74,6 +74,15 @@ export function machineBusyCpuSeconds(): number {
   return (user + nice + system + irq + softirq + steal) / 100
 }
 
+/**
+ * CPU time this process has used so far: getrusage counts every thread, including any that have
+ * ended, which summing /proc/self/task would miss.
+ */
+export function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1e6
+}
+
 function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   if (!match) throw new Error(`no ${field} in /proc/${pid}/status`)

@@ -11,7 +11,7 @@ import {
   BENCH_PROJECT,
   BENCH_TOKEN,
   machineBusyCpuSeconds,
-  processCpuSeconds,
+  ownCpuSeconds,
   startReceiverProcess,
   writeBenchConfig
 } from './receiver-process'
@@ -138,7 +138,7 @@ async function httpRun(
     })
     const cpu = cpuMeter({
       receiver: receiver.cpuSeconds,
-      loadGenerator: () => processCpuSeconds(process.pid),
+      loadGenerator: () => ownCpuSeconds(),
       store: store.serverCpuSeconds,
       machine: machineBusyCpuSeconds
     })
@@ -206,7 +206,7 @@ async function inProcessRun(
     const measured = bodies.slice(sizes.warmupRequests, sizes.warmupRequests + sizes.requests)
     const members = measured.length * sizes.membersPerRequest
     const cpu = cpuMeter({
-      bench: () => processCpuSeconds(process.pid),
+      bench: () => ownCpuSeconds(),
       store: fresh.serverCpuSeconds,
       machine: machineBusyCpuSeconds
     })

@@ -22,10 +22,10 @@ export function createSink(): Server {
   let closedSocketBytes = 0
   const server = createServer((request, response) => {
     if (request.url === STATS_PATH) {
+      // A stats request comes on a connection of its own: leave that connection out of the count.
+      sockets.delete(request.socket)
       let wireBytes = closedSocketBytes
       for (const socket of sockets) wireBytes += socket.bytesRead
-      // The stats request itself is still being counted on its socket: leave it out.
-      wireBytes -= request.socket.bytesRead
       response
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ ...stats, wireBytes }))
@@ -42,8 +42,7 @@ export function createSink(): Server {
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
     socket.on('close', () => {
-      sockets.delete(socket)
-      closedSocketBytes += socket.bytesRead
+      if (sockets.delete(socket)) closedSocketBytes += socket.bytesRead
     })
   })
   return server
