@@ -4,7 +4,8 @@
  *   ts-node --transpile-only bench/profile-summary.ts DIR/*.cpuprofile
  *
  * Each sample is charged to the first category found walking from the sampled frame towards the
- * root, so a native call (JSON.parse, a SQLite step) counts where the receiver made it.
+ * root, so a native call (JSON.parse, a SQLite step) counts where the receiver made it. Start-up
+ * (loading modules) is reported apart and left out of the shares: they describe serving.
  */
 import { readFileSync } from 'node:fs'
 
@@ -23,10 +24,12 @@ interface CpuProfile {
 type Rule = [category: string, test: (fn: string, url: string) => boolean]
 
 // First match wins, from the sampled frame upwards: specific before general.
+const START_UP = 'start-up (loading modules)'
+
 const RULES: Rule[] = [
   ['garbage collection', (fn) => fn === '(garbage collector)'],
   ['idle (waiting for requests or the store)', (fn) => fn === '(idle)'],
-  ['start-up (loading modules)', (fn, url) => fn === 'Module._load' || url.endsWith('/cli/main.js')],
+  [START_UP, (fn, url) => fn === 'Module._load' || url.endsWith('/cli/main.js')],
   ['JSON.parse of the body', (fn) => fn === 'parseJsonBody'],
   ['parseRequest (manifest pointers)', (_, url) => /\/receiver\/(parse|pointer)\.js$/.test(url)],
   ['SQLite store (better-sqlite3)', (_, url) => /\/store\/sqlite\.js$|better-sqlite3/.test(url)],
@@ -41,7 +44,13 @@ const RULES: Rule[] = [
   ]
 ]
 
-export function summarizeProfile(profile: CpuProfile): Array<{ category: string; share: number }> {
+export interface ProfileSummary {
+  startUpMs: number
+  /** Shares of the time after start-up, largest first. */
+  shares: Array<{ category: string; share: number }>
+}
+
+export function summarizeProfile(profile: CpuProfile): ProfileSummary {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
   const parentOf = new Map<number, number>()
   for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id)
@@ -49,7 +58,6 @@ export function summarizeProfile(profile: CpuProfile): Array<{ category: string;
   profile.samples.forEach((id, i) => timeOf.set(id, (timeOf.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
 
   const totals = new Map<string, number>()
-  let total = 0
   for (const [id, time] of timeOf) {
     let category = 'other'
     for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
@@ -61,19 +69,23 @@ export function summarizeProfile(profile: CpuProfile): Array<{ category: string;
       }
     }
     totals.set(category, (totals.get(category) ?? 0) + time)
-    total += time
   }
-  return [...totals]
-    .map(([category, time]) => ({ category, share: time / total }))
-    .sort((a, b) => b.share - a.share)
+  const startUp = totals.get(START_UP) ?? 0
+  totals.delete(START_UP)
+  const serving = [...totals.values()].reduce((a, b) => a + b, 0)
+  return {
+    startUpMs: startUp / 1000,
+    shares: [...totals]
+      .map(([category, time]) => ({ category, share: time / serving }))
+      .sort((a, b) => b.share - a.share)
+  }
 }
 
 if (require.main === module) {
   for (const file of process.argv.slice(2)) {
-    process.stdout.write(`${file}\n`)
-    for (const { category, share } of summarizeProfile(
-      JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
-    )) {
+    const { startUpMs, shares } = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile)
+    process.stdout.write(`${file} (start-up ${Math.round(startUpMs)} ms, left out)\n`)
+    for (const { category, share } of shares) {
       process.stdout.write(`  ${(share * 100).toFixed(1).padStart(5)} %  ${category}\n`)
     }
   }
