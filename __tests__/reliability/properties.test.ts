@@ -2,7 +2,8 @@
  * Property-based tests (fast-check, fixed seeds) of the receiver against an independent model
  * written from the manifests (./model.ts):
  * - for every bundled integration, generated valid payloads parse to exactly the model's operations;
- * - member IDs of any shape round-trip: HTTP → store → `/contexts/:key` and the streamed `/members`;
+ * - member IDs of any shape round-trip: HTTP → store (SQLite and Redis) → `/contexts/:key` and the
+ *   streamed `/members`;
  * - arbitrary JSON, and valid bodies with one value replaced by arbitrary JSON, are always answered
  *   with a JSON 2xx or 4xx, never a 500, and a 4xx leaves the state as it was.
  */
@@ -10,6 +11,9 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import { BadRequestError } from '../../src/errors'
 import { parseRequest } from '../../src/receiver/parse'
+import { openRedisStore } from '../../src/store/redis'
+import type { SegmentStore } from '../../src/store/types'
+import { startRedisServer, type RedisServer } from '../helpers/redis-server'
 import { makeApp, type TestApp } from '../receiver/app-helpers'
 import { bundledIntegrations, byteOrder, leaksIn, PROD_ID, readMembers, readState, type Response, TOKENS } from './helpers'
 import { bodyFor, bundledManifests, type Id, modelOf, pointersOf, requestArb, setAt } from './model'
@@ -59,18 +63,29 @@ describe.each(manifests.map((m) => [m.key, m] as const))('%s', (key, manifest) =
   })
 })
 
-describe('over HTTP', () => {
+describe.each(['SQLite', 'Redis'] as const)('over HTTP on %s', (storeName) => {
   let t: TestApp
   let http: ReturnType<typeof client>
-  beforeAll(() => {
-    t = makeApp()
+  let redis: RedisServer | undefined
+  let redisStore: SegmentStore | undefined
+  beforeAll(async () => {
+    if (storeName === 'Redis') {
+      redis = await startRedisServer()
+      redisStore = await openRedisStore({ url: redis.url })
+    }
+    t = makeApp(redisStore ? { wrapStore: () => redisStore as SegmentStore } : {})
     http = client(t.app)
   })
-  afterAll(() => t.close())
+  afterAll(async () => {
+    await t.close()
+    await redisStore?.close()
+    await redis?.stop()
+  })
 
   it.each(manifests.map((m) => [m.key, m] as const))(
     '%s: member IDs round-trip through the store to /contexts/:key and /members',
     async (key, manifest) => {
+      const RUNS = storeName === 'SQLite' ? 25 : 15
       let run = 0
       await fc.assert(
         fc.asyncProperty(requestArb(manifest, { environmentId: PROD_ID, maxMembers: 10 }), async (request) => {
@@ -103,9 +118,9 @@ describe('over HTTP', () => {
             }
           }
         }),
-        { seed: SEED, numRuns: 25 }
+        { seed: SEED, numRuns: RUNS }
       )
-      expect(run).toBe(25)
+      expect(run).toBe(RUNS)
     }
   )
 })
