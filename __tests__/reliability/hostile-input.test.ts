@@ -357,6 +357,12 @@ it('a valid request whose response template reads a value nested 50,000 deep is 
   expect(JSON.parse(check.body)).toEqual({ contextKey: 'hostile-1', included: true })
 })
 
+it("a path parameter beyond 16 KiB (longer than Node's header limit allows, so through inject) is a JSON 414", async () => {
+  const response = await receiver.app.inject({ method: 'GET', url: `/api/v2/segments/acme/production/${'x'.repeat(17_000)}`, headers: authorized })
+  expect(response.statusCode).toBe(414)
+  expect(response.json()).toEqual({ code: 'uri_too_long', message: 'a path parameter is longer than 16384 characters' })
+})
+
 it('a big integer ID is accepted as the decimal string of the number JSON makes of it (documented, see README)', async () => {
   const body = saBody((b) => {
     b.splice(1)

@@ -136,7 +136,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     requestTimeout,
-    // Path parameters carry member IDs (up to 1,024 characters, percent-encoded up to 9 bytes each)
+    // Path parameters carry member IDs (up to 1,024 characters, up to 9 each when percent-encoded)
     // and segment keys (up to 256): Fastify's default of 100 would refuse most of them.
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Errors the router raises before any route runs (bad percent-encoding, an over-long
