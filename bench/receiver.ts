@@ -232,13 +232,15 @@ export async function benchReceiver(
   kind: StoreKind,
   mode: ParserMode,
   sizes: ReceiverSizes,
-  cpuProfDir?: string
+  options: { cpuProfDir?: string; beforeMeasure?: () => Promise<unknown> } = {}
 ): Promise<ReceiverRun> {
   const integration = INTEGRATION_FOR[mode]
   // Spare bodies: autocannon may ask for a request or two it never sends.
   const count = sizes.warmupRequests + sizes.requests + 4 * sizes.connections
   const bodies = buildBodies(mode, 0, count, sizes.membersPerRequest, BENCH_CLIENT_ID)
-  const http = await httpRun(code, kind, integration, bodies, sizes, cpuProfDir)
+  await options.beforeMeasure?.()
+  const http = await httpRun(code, kind, integration, bodies, sizes, options.cpuProfDir)
+  await options.beforeMeasure?.()
   const inProcess = await inProcessRun(code, kind, integration, bodies, sizes)
   return {
     store: kind,

@@ -34,6 +34,8 @@ export interface BenchResult {
   code: CodeSource
   machine: Machine
   seconds: number
+  /** Of which spent waiting for other work on the machine to pass. */
+  quietWaitSeconds: number
   sizes: Record<string, unknown>
   /** Medians over the repeats, one entry per store × parser mode. */
   receiver: ReceiverRun[]
@@ -145,7 +147,7 @@ export function formatResult(result: BenchResult): string {
   const out: string[] = []
   out.push(
     `synced-segments benchmark${result.smoke ? ' (SMOKE: tiny sizes, figures meaningless)' : ''} — ${result.generatedAt}`,
-    `${machine.nproc} × ${machine.cpuModel}, node ${machine.node}, load average ${fixed(machine.loadAverageStart, 2)} → ${fixed(machine.loadAverageEnd, 2)}, code from ${result.code}/, ${fixed(result.seconds, 0)} s`,
+    `${machine.nproc} × ${machine.cpuModel}, node ${machine.node}, load average ${fixed(machine.loadAverageStart, 2)} → ${fixed(machine.loadAverageEnd, 2)}, code from ${result.code}/, ${fixed(result.seconds, 0)} s (${fixed(result.quietWaitSeconds, 0)} s of it waiting for other work to pass)`,
     '',
     `Receiver: ${sizes.receiver.membersPerRequest}-member requests, ${sizes.receiver.connections} connections, median of ${sizes.receiver.repeats}`,
     table(

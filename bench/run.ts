@@ -21,11 +21,14 @@ import { loadCode, type CodeSource } from './code'
 import { benchDestination, type DestinationSizes } from './destination'
 import { benchReceiver, type ReceiverRun, type ReceiverSizes } from './receiver'
 import { describeMachine, formatResult, judgeTargets, type BenchResult } from './report'
+import { quietGate } from './quiet'
 import { median } from './stats'
 import { STORE_KINDS } from './stores'
 import { PARSER_MODES } from './workloads'
 
 interface Sizes {
+  /** How long the whole run may wait for other work on the machine to pass (0: never wait). */
+  quietBudgetSeconds: number
   receiver: ReceiverSizes & { repeats: number }
   destination: DestinationSizes
   bigSegment: BigSegmentSizes
@@ -33,6 +36,7 @@ interface Sizes {
 
 /** About three minutes on 2 cores: 3 × 6 receiver runs of 600 requests, 7 destination rounds, the big segment. */
 const FULL: Sizes = {
+  quietBudgetSeconds: 90,
   receiver: { membersPerRequest: 1000, connections: 8, warmupRequests: 40, requests: 600, repeats: 3 },
   destination: { batchEvents: 1000, warmupBatches: 3, rounds: 7, batchesPerRound: 8 },
   bigSegment: { requests: 1000, membersPerRequest: 1000, connections: 8, lookups: 20_000, pageSize: 10_000 }
@@ -40,6 +44,7 @@ const FULL: Sizes = {
 
 /** Every code path of FULL, in seconds. */
 const SMOKE: Sizes = {
+  quietBudgetSeconds: 0,
   receiver: { membersPerRequest: 50, connections: 2, warmupRequests: 4, requests: 12, repeats: 1 },
   destination: { batchEvents: 50, warmupBatches: 1, rounds: 1, batchesPerRound: 2 },
   bigSegment: { requests: 20, membersPerRequest: 100, connections: 2, lookups: 100, pageSize: 500 }
@@ -92,12 +97,19 @@ async function main(): Promise<void> {
     process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)} s] ${line}\n`)
   }
 
+  const quiet = quietGate(sizes.quietBudgetSeconds, (busyCores) =>
+    progress(`waiting: other work is using ${busyCores.toFixed(2)} cores`)
+  )
+
   const repeats: ReceiverRun[][] = []
   for (let repeat = 0; repeat < sizes.receiver.repeats; repeat++) {
     const runs: ReceiverRun[] = []
     for (const store of STORE_KINDS) {
       for (const mode of PARSER_MODES) {
-        const run = await benchReceiver(code, store, mode, sizes.receiver, cpuProfDir)
+        const run = await benchReceiver(code, store, mode, sizes.receiver, {
+          cpuProfDir,
+          beforeMeasure: quiet.wait
+        })
         progress(
           `receiver ${store} ${mode} (${repeat + 1}/${sizes.receiver.repeats}): ${Math.round(run.http.membersPerSecond).toLocaleString('en')} members/s over HTTP, ` +
             `${Math.round(run.inProcess.membersPerSecond).toLocaleString('en')} in process, p99 ${run.http.latencyP99Ms.toFixed(1)} ms, ` +
@@ -110,11 +122,13 @@ async function main(): Promise<void> {
   }
   const receiver = repeats[0].map((_, i) => medianRun(repeats.map((runs) => runs[i])))
 
+  await quiet.wait()
   const destination = await benchDestination(code, sizes.destination)
   progress(
     `destination: ${Math.round(destination.eventsPerSecond).toLocaleString('en')} events/s, ${Math.round(destination.shareOfMapOnly * 100)} % of map-only`
   )
 
+  await quiet.wait()
   const bigSegment = await benchBigSegment(code, sizes.bigSegment)
   progress(
     `big segment: ${bigSegment.members.toLocaleString('en')} members loaded in ${bigSegment.loadSeconds.toFixed(2)} s`
@@ -126,6 +140,7 @@ async function main(): Promise<void> {
     code: code.source,
     machine: describeMachine(loadAverageStart),
     seconds: (performance.now() - startedAt) / 1000,
+    quietWaitSeconds: quiet.waited(),
     sizes: { ...sizes },
     receiver,
     receiverRepeats: repeats,
