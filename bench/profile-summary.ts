@@ -3,15 +3,24 @@
  *
  *   ts-node --transpile-only bench/profile-summary.ts DIR/*.cpuprofile
  *
- * Each sample is charged to the first category found walking from the sampled frame towards the
- * root, so a native call (JSON.parse, a SQLite step) counts where the receiver made it. Start-up
- * (loading modules) is reported apart and left out of the shares: they describe serving.
+ * A sample is charged by its sampled frame when that says it all (GC, idle, JSON.parse, which V8
+ * shows as self time of the body parser that calls it); otherwise to the nearest frame towards the
+ * root that belongs to the receiver's own parts (parsing, a store, the route), so that a native
+ * SQLite step or the Redis client's socket write counts for the store; and only then to HTTP and
+ * Fastify. Fastify runs the route from inside the body parser's callback, which is why the stack
+ * cannot simply be searched for the outermost known frame. Start-up (loading modules) is reported
+ * apart and left out of the shares: they describe serving.
  */
 import { readFileSync } from 'node:fs'
 
+interface CallFrame {
+  functionName: string
+  url: string
+}
+
 interface ProfileNode {
   id: number
-  callFrame: { functionName: string; url: string }
+  callFrame: CallFrame
   children?: number[]
 }
 
@@ -21,28 +30,40 @@ interface CpuProfile {
   timeDeltas: number[]
 }
 
-type Rule = [category: string, test: (fn: string, url: string) => boolean]
+type Rule = [category: string, test: (frame: CallFrame) => boolean]
 
-// First match wins, from the sampled frame upwards: specific before general.
 const START_UP = 'start-up (loading modules)'
 
-const RULES: Rule[] = [
-  ['garbage collection', (fn) => fn === '(garbage collector)'],
-  ['idle (waiting for requests or the store)', (fn) => fn === '(idle)'],
-  [START_UP, (fn, url) => fn === 'Module._load' || url.endsWith('/cli/main.js')],
-  ['JSON.parse of the body', (fn) => fn === 'parseJsonBody'],
-  ['parseRequest (manifest pointers)', (_, url) => /\/receiver\/(parse|pointer)\.js$/.test(url)],
-  ['SQLite store (better-sqlite3)', (_, url) => /\/store\/sqlite\.js$|better-sqlite3/.test(url)],
-  ['Redis store (hashing, ioredis)', (_, url) => /\/store\/redis\.js$|ioredis|redis-parser/.test(url)],
-  ['route handler', (_, url) => /\/receiver\/routes\//.test(url)],
-  [
-    'HTTP and Fastify',
-    (_, url) =>
-      /fastify|find-my-way|avvio|light-my-request|node:_http|node:net|node:internal\/(streams|stream_base|http)/.test(
-        url
-      )
-  ]
+const SAMPLED_FRAME_RULES: Rule[] = [
+  ['garbage collection', (f) => f.functionName === '(garbage collector)'],
+  ['idle (waiting for requests or the store)', (f) => f.functionName === '(idle)'],
+  ['JSON.parse of the body', (f) => f.functionName === 'parseJsonBody']
 ]
+
+// The receiver's own parts, matched at the nearest frame towards the root.
+const PART_RULES: Rule[] = [
+  [START_UP, (f) => f.functionName === 'Module._load' || f.url.endsWith('/cli/main.js')],
+  ['parseRequest (manifest pointers)', (f) => /\/receiver\/(parse|pointer)\.js$/.test(f.url)],
+  ['SQLite store (better-sqlite3)', (f) => /\/store\/sqlite\.js$|better-sqlite3/.test(f.url)],
+  ['Redis store (hashing, ioredis)', (f) => /\/store\/redis\.js$|ioredis|redis-parser/.test(f.url)],
+  ['route handler (and the reply it sends)', (f) => /\/receiver\/routes\//.test(f.url)]
+]
+
+const HTTP = 'HTTP and Fastify'
+const isHttp = (f: CallFrame): boolean =>
+  /fastify|find-my-way|avvio|light-my-request|node:_http|node:net|node:internal\/(streams|stream_base|http)/.test(
+    f.url
+  )
+
+function categorize(stack: readonly CallFrame[]): string {
+  const sampled = SAMPLED_FRAME_RULES.find(([, test]) => test(stack[0]))
+  if (sampled) return sampled[0]
+  for (const frame of stack) {
+    const part = PART_RULES.find(([, test]) => test(frame))
+    if (part) return part[0]
+  }
+  return stack.some(isHttp) ? HTTP : 'other'
+}
 
 export interface ProfileSummary {
   startUpMs: number
@@ -59,15 +80,11 @@ export function summarizeProfile(profile: CpuProfile): ProfileSummary {
 
   const totals = new Map<string, number>()
   for (const [id, time] of timeOf) {
-    let category = 'other'
+    const stack: CallFrame[] = []
     for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
-      const { functionName, url } = (byId.get(at) as ProfileNode).callFrame
-      const rule = RULES.find(([, test]) => test(functionName, url))
-      if (rule) {
-        category = rule[0]
-        break
-      }
+      stack.push((byId.get(at) as ProfileNode).callFrame)
     }
+    const category = categorize(stack)
     totals.set(category, (totals.get(category) ?? 0) + time)
   }
   const startUp = totals.get(START_UP) ?? 0
