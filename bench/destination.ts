@@ -17,7 +17,7 @@ import {
   type SegmentEvent
 } from '@segment/actions-core'
 import type { CodeUnderTest } from './code'
-import { ownCpuSeconds } from './receiver-process'
+import { ownCpuSeconds } from './cpu'
 import { STATS_PATH, type SinkStats } from './sink'
 import { median } from './stats'
 

@@ -4,7 +4,7 @@
  * the machine uses less than QUIET_CORES; each run's "other load" records what it got anyway.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { machineBusyCpuSeconds } from './receiver-process'
+import { machineBusyCpuSeconds } from './cpu'
 
 const QUIET_CORES = 0.25
 

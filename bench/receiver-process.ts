@@ -4,9 +4,10 @@
  * 127.0.0.1 only, on a port the OS picks.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { CodeUnderTest } from './code'
+import { processCpuSeconds } from './cpu'
 
 export const BENCH_TOKEN = 'api-bench-token'
 export const BENCH_CLIENT_ID = 'bench-client-id'
@@ -47,40 +48,6 @@ export interface ReceiverProcessOptions {
   configFile: string
   /** Write a V8 CPU profile of the receiver into this directory (node --cpu-prof). */
   cpuProfDir?: string
-}
-
-/**
- * CPU time a process has used so far, all its threads: the first field of each thread's
- * /proc/<pid>/task/<tid>/schedstat is its time on a CPU in nanoseconds (finer than /proc/<pid>/stat's
- * 10 ms ticks, which a short run would round to nothing).
- */
-export function processCpuSeconds(pid: number): number {
-  let nanoseconds = 0
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      nanoseconds += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
-    } catch {
-      // The thread ended while we looked.
-    }
-  }
-  return nanoseconds / 1e9
-}
-
-/** Busy CPU time of the whole machine so far (all cores; /proc/stat counts in 1/100 s). */
-export function machineBusyCpuSeconds(): number {
-  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)
-  // user nice system idle iowait irq softirq steal: everything but idle and iowait is busy.
-  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number)
-  return (user + nice + system + irq + softirq + steal) / 100
-}
-
-/**
- * CPU time this process has used so far: getrusage counts every thread, including any that have
- * ended, which summing /proc/self/task would miss.
- */
-export function ownCpuSeconds(): number {
-  const { user, system } = process.cpuUsage()
-  return (user + system) / 1e6
 }
 
 function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {

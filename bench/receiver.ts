@@ -4,14 +4,13 @@
  * HTTP figure is a share of.
  */
 import type { CodeUnderTest } from './code'
+import { machineBusyCpuSeconds, ownCpuSeconds } from './cpu'
 import { runLoad } from './load'
 import {
   BENCH_CLIENT_ID,
   BENCH_ENVIRONMENT,
   BENCH_PROJECT,
   BENCH_TOKEN,
-  machineBusyCpuSeconds,
-  ownCpuSeconds,
   startReceiverProcess,
   writeBenchConfig
 } from './receiver-process'

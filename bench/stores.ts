@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startRedisServer } from '../__tests__/helpers/redis-server'
-import { processCpuSeconds } from './receiver-process'
+import { processCpuSeconds } from './cpu'
 
 export type StoreKind = 'sqlite' | 'redis'
 
