@@ -34,7 +34,7 @@ interface Sizes {
   bigSegment: BigSegmentSizes
 }
 
-/** About three minutes on 2 cores: 3 × 6 receiver runs of 600 requests, 7 destination rounds, the big segment. */
+/** About two minutes on 2 cores: 3 × 6 receiver runs of 600 requests, 7 destination rounds, the big segment. */
 const FULL: Sizes = {
   quietBudgetSeconds: 90,
   receiver: { membersPerRequest: 1000, connections: 8, warmupRequests: 40, requests: 600, repeats: 3 },
