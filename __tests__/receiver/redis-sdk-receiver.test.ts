@@ -4,18 +4,17 @@
  * flag, RedisBigSegmentStore for membership) evaluates against what the receiver wrote. Nothing
  * leaves the machine: nock refuses any connection that is not to loopback.
  */
-import { rmSync, writeFileSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import * as ld from '@launchdarkly/node-server-sdk'
-import { RedisBigSegmentStore } from '@launchdarkly/node-server-sdk-redis'
+import type * as ld from '@launchdarkly/node-server-sdk'
 import nock from 'nock'
 import { createReceiver, type Receiver } from '../../src/receiver/index'
+import { evaluate, sdkClient as ldSdkClient, writeFlagData } from '../helpers/ld-sdk'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server'
 import { audienceBody, get, sync, tempDir, TOKENS } from './app-helpers'
 
 jest.setTimeout(60_000)
 
-const FLAG = 'show-beta'
 const PREFIX = 'sdk-receiver'
 const SEGMENT = 'segment-audiences-aud_beta'
 const SEGMENT_URL = `/api/v2/segments/shop/production/${SEGMENT}`
@@ -67,67 +66,8 @@ async function generationFromApi(): Promise<number> {
   return segment.generation
 }
 
-/** Flag data as LaunchDarkly would serve it: a rule matching the synced (unbounded) segment. */
-function writeFlagData(generation: number): string {
-  const path = join(dir, `flags-g${generation}.json`)
-  const data = {
-    flags: {
-      [FLAG]: {
-        key: FLAG,
-        version: 1,
-        on: true,
-        variations: [false, true],
-        offVariation: 0,
-        fallthrough: { variation: 0 },
-        rules: [
-          {
-            id: 'in-synced-segment',
-            variation: 1,
-            clauses: [{ attribute: 'key', op: 'segmentMatch', values: [SEGMENT], negate: false }]
-          }
-        ],
-        salt: 'salt'
-      }
-    },
-    segments: {
-      [SEGMENT]: {
-        key: SEGMENT,
-        version: generation,
-        unbounded: true,
-        unboundedContextKind: 'user',
-        generation,
-        included: [],
-        excluded: [],
-        rules: [],
-        salt: 'salt'
-      }
-    }
-  }
-  writeFileSync(path, JSON.stringify(data))
-  return path
-}
-
-async function sdkClient(flagFile: string, errors: string[]): Promise<ld.LDClient> {
-  const record = (...args: unknown[]): void => {
-    errors.push(args.map(String).join(' '))
-  }
-  const client = ld.init('sdk-key-never-sent', {
-    updateProcessor: new ld.integrations.FileDataSourceFactory({ paths: [flagFile] }).getFactory(),
-    sendEvents: false,
-    diagnosticOptOut: true,
-    bigSegments: {
-      store: RedisBigSegmentStore({ redisOpts: { host: '127.0.0.1', port: redis.port }, prefix: PREFIX }),
-      // Membership is cached per context key; keep it short so a removal is visible within the test.
-      userCacheTime: 0.01
-    },
-    logger: { error: record, warn: record, info: () => undefined, debug: () => undefined }
-  })
-  await client.waitForInitialization({ timeout: 10 })
-  return client
-}
-
-function evaluate(client: ld.LDClient, key: string): Promise<ld.LDEvaluationDetail> {
-  return client.variationDetail(FLAG, { kind: 'user', key }, 'default')
+function sdkClient(flagFile: string, errors: string[]): Promise<ld.LDClient> {
+  return ldSdkClient({ flagFile, errors, redisPort: redis.port, prefix: PREFIX })
 }
 
 const cacheExpiry = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50))
@@ -142,7 +82,7 @@ it('an SDK on the same Redis evaluates flags against what was synced through the
   const first = await generationFromApi()
   expect(first).toBe(1)
 
-  const client = await sdkClient(writeFlagData(first), errors)
+  const client = await sdkClient(writeFlagData(dir, SEGMENT, first), errors)
   try {
     expect(await evaluate(client, 'alice')).toMatchObject({
       value: true,
@@ -182,7 +122,7 @@ it('an SDK on the same Redis evaluates flags against what was synced through the
   expect(second).toBe(2)
 
   // LaunchDarkly now serves generation 2: the members of generation 1 no longer match.
-  const renewed = await sdkClient(writeFlagData(second), errors)
+  const renewed = await sdkClient(writeFlagData(dir, SEGMENT, second), errors)
   try {
     for (const key of ['alice', 'bob']) {
       expect(await evaluate(renewed, key)).toMatchObject({

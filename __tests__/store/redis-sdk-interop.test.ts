@@ -3,17 +3,16 @@
  * what the Redis store wrote. Flag data comes from the SDK's file data source; nothing leaves the
  * machine (nock refuses any HTTP request that is not to loopback).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import * as ld from '@launchdarkly/node-server-sdk'
-import { RedisBigSegmentStore } from '@launchdarkly/node-server-sdk-redis'
+import type * as ld from '@launchdarkly/node-server-sdk'
 import nock from 'nock'
 import { openRedisStore } from '../../src/store/redis'
 import type { EnvironmentRef, SegmentChange, SegmentStore } from '../../src/store/types'
+import { evaluate, sdkClient as ldSdkClient, writeFlagData } from '../helpers/ld-sdk'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server'
 
-const FLAG = 'show-beta'
 const SEGMENT = 'segment-audiences-aud_beta'
 
 let server: RedisServer
@@ -53,76 +52,13 @@ function sync(ops: Array<[string, boolean]>): SegmentChange[] {
   ]
 }
 
-/** Flag data as LaunchDarkly would serve it: a rule matching the synced (unbounded) segment. */
-function writeFlagData(generation: number): string {
-  const path = join(dir, `flags-g${generation}.json`)
-  const data = {
-    flags: {
-      [FLAG]: {
-        key: FLAG,
-        version: 1,
-        on: true,
-        variations: [false, true],
-        offVariation: 0,
-        fallthrough: { variation: 0 },
-        rules: [
-          {
-            id: 'in-synced-segment',
-            variation: 1,
-            clauses: [{ attribute: 'key', op: 'segmentMatch', values: [SEGMENT], negate: false }]
-          }
-        ],
-        salt: 'salt'
-      }
-    },
-    segments: {
-      [SEGMENT]: {
-        key: SEGMENT,
-        version: generation,
-        unbounded: true,
-        unboundedContextKind: 'user',
-        generation,
-        included: [],
-        excluded: [],
-        rules: [],
-        salt: 'salt'
-      }
-    }
-  }
-  writeFileSync(path, JSON.stringify(data))
-  return path
-}
-
 /** An SDK client reading flags from `flagFile` and big segments from the test's Redis. */
-async function sdkClient(
+function sdkClient(
   flagFile: string,
   errors: string[],
   bigSegments: Omit<ld.LDBigSegmentsOptions, 'store'> = {}
 ): Promise<ld.LDClient> {
-  const record = (...args: unknown[]): void => {
-    errors.push(args.map(String).join(' '))
-  }
-  const client = ld.init('sdk-key-never-sent', {
-    updateProcessor: new ld.integrations.FileDataSourceFactory({ paths: [flagFile] }).getFactory(),
-    sendEvents: false,
-    diagnosticOptOut: true,
-    bigSegments: {
-      store: RedisBigSegmentStore({
-        redisOpts: { host: '127.0.0.1', port: server.port },
-        prefix: env.redisPrefix
-      }),
-      // Membership is cached per context key; keep it short so a removal is visible within the test.
-      userCacheTime: 0.01,
-      ...bigSegments
-    },
-    logger: { error: record, warn: record, info: () => undefined, debug: () => undefined }
-  })
-  await client.waitForInitialization({ timeout: 10 })
-  return client
-}
-
-async function evaluate(client: ld.LDClient, key: string): Promise<ld.LDEvaluationDetail> {
-  return client.variationDetail(FLAG, { kind: 'user', key }, 'default')
+  return ldSdkClient({ flagFile, errors, redisPort: server.port, prefix: env.redisPrefix, bigSegments })
 }
 
 /** Polls (the SDK polls the store's status in the background) until a flag evaluation reports `status`. */
@@ -161,7 +97,7 @@ it('evaluates flags against synced segments, across removal, delete and re-creat
   )
   expect(first.segments[0].generation).toBe(1)
 
-  const client = await sdkClient(writeFlagData(first.segments[0].generation), errors)
+  const client = await sdkClient(writeFlagData(dir, SEGMENT, first.segments[0].generation), errors)
   try {
     const alice = await evaluate(client, 'alice')
     expect(alice.value).toBe(true)
@@ -202,7 +138,7 @@ it('evaluates flags against synced segments, across removal, delete and re-creat
   )
   expect(second.segments[0].generation).toBe(2)
 
-  const renewed = await sdkClient(writeFlagData(second.segments[0].generation), errors)
+  const renewed = await sdkClient(writeFlagData(dir, SEGMENT, second.segments[0].generation), errors)
   try {
     expect(await evaluate(renewed, 'alice')).toMatchObject({
       value: false,
@@ -222,7 +158,7 @@ it('evaluates flags against synced segments, across removal, delete and re-creat
 it('reads big_segments_synchronized_on: STALE after a quiet spell, HEALTHY again after a write', async () => {
   const errors: string[] = []
   const { segments } = await store.apply(env, sync([['erin', true]]), { allowCreate: true })
-  const client = await sdkClient(writeFlagData(segments[0].generation), errors, {
+  const client = await sdkClient(writeFlagData(dir, SEGMENT, segments[0].generation), errors, {
     staleAfter: 2,
     statusPollInterval: 0.05
   })
