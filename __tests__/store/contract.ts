@@ -32,15 +32,16 @@ function freshEnv(): EnvironmentRef {
   }
 }
 
-function adds(...keys: string[]): MembershipOp[] {
+/** Op builders and a collector, shared with the stores' own test files. */
+export function adds(...keys: string[]): MembershipOp[] {
   return keys.map((contextKey) => ({ contextKey, included: true }))
 }
 
-function removes(...keys: string[]): MembershipOp[] {
+export function removes(...keys: string[]): MembershipOp[] {
   return keys.map((contextKey) => ({ contextKey, included: false }))
 }
 
-function change(segmentKey: string, ops: MembershipOp[], extra: Partial<SegmentChange> = {}): SegmentChange {
+export function change(segmentKey: string, ops: MembershipOp[], extra: Partial<SegmentChange> = {}): SegmentChange {
   return {
     segmentKey,
     name: `Cohort ${segmentKey}`,
@@ -55,7 +56,7 @@ function opts(now: number, allowCreate = true): ApplyOptions {
   return { allowCreate, now }
 }
 
-async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
+export async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
   const out: string[] = []
   for await (const key of iterable) out.push(key)
   return out

@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto'
 import Redis from 'ioredis'
-import { runStoreContract } from './contract'
+import { adds, change, collect, removes, runStoreContract } from './contract'
 import { ConflictError, ForbiddenError, StoreUnavailableError } from '../../src/errors'
 import { openRedisStore } from '../../src/store/redis'
-import type { EnvironmentRef, MembershipOp, SegmentChange, SegmentStore } from '../../src/store/types'
+import type { EnvironmentRef, MembershipOp, SegmentStore } from '../../src/store/types'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server'
 
 let server: RedisServer
@@ -26,33 +26,8 @@ function sdkHash(contextKey: string): string {
   return createHash('sha256').update(contextKey).digest('base64')
 }
 
-function adds(...keys: string[]): MembershipOp[] {
-  return keys.map((contextKey) => ({ contextKey, included: true }))
-}
-
-function removes(...keys: string[]): MembershipOp[] {
-  return keys.map((contextKey) => ({ contextKey, included: false }))
-}
-
-function change(segmentKey: string, ops: MembershipOp[], extra: Partial<SegmentChange> = {}): SegmentChange {
-  return {
-    segmentKey,
-    name: `Cohort ${segmentKey}`,
-    contextKind: 'user',
-    integrationKey: 'segment-audiences',
-    ops,
-    ...extra
-  }
-}
-
 function uniqueEnv(redisPrefix?: string): EnvironmentRef {
   return { projectKey: `p-${randomUUID().slice(0, 8)}`, environmentKey: 'production', redisPrefix }
-}
-
-async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
-  const out: string[] = []
-  for await (const key of iterable) out.push(key)
-  return out
 }
 
 /** Every key of the database with its full contents, to prove a failed call wrote nothing. */

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { StoreUnavailableError } from '../../src/errors'
 import { openSqliteStore, SQL, SqliteSegmentStore } from '../../src/store/sqlite'
 import type { EnvironmentRef, SegmentChange } from '../../src/store/types'
-import { runStoreContract } from './contract'
+import { collect, runStoreContract } from './contract'
 
 const env: EnvironmentRef = { projectKey: 'default', environmentKey: 'production' }
 
@@ -27,12 +27,6 @@ function change(segmentKey: string, keys: string[], included = true): SegmentCha
 
 function keys(count: number, prefix = 'ctx'): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(7, '0')}`)
-}
-
-async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
-  const out: string[] = []
-  for await (const key of iterable) out.push(key)
-  return out
 }
 
 runStoreContract('sqlite', async () => {
