@@ -3,20 +3,12 @@ import { Destination } from '@segment/actions-core'
 import definition from '../../src/destination'
 import type { Settings } from '../../src/destination/generated-types'
 import { API, CLIENTSDK, settings } from './helpers'
+import { useNock } from './nock'
 
 const destination = new Destination<Settings>(definition)
 const GOALS = `/sdk/goals/${settings.clientId}`
 
-beforeAll(() => nock.disableNetConnect())
-afterEach(() => {
-  const pending = nock.pendingMocks()
-  nock.cleanAll()
-  expect(pending).toEqual([])
-})
-afterAll(() => {
-  nock.enableNetConnect()
-  nock.restore()
-})
+useNock({ requireAllUsed: true })
 
 function answer(clientIdStatus: number, tokenStatus: number, api = API, clientsdk = CLIENTSDK): void {
   nock(clientsdk).head(GOALS).reply(clientIdStatus)

@@ -8,15 +8,11 @@ import { Destination, type JSONObject, type Result, type SegmentEvent } from '@s
 import definition from '../../src/destination'
 import type { SegmentAudiencesBody } from '../../src/destination/syncAudience/requests'
 import { API, identifyEvent, runnerSettings, TARGET_PATH, trackEvent } from './helpers'
+import { useNock } from './nock'
 
 const destination = new Destination(definition)
 
-beforeAll(() => nock.disableNetConnect())
-afterEach(() => nock.cleanAll())
-afterAll(() => {
-  nock.enableNetConnect()
-  nock.restore()
-})
+useNock()
 
 interface Receiver {
   bodies: SegmentAudiencesBody[]

@@ -14,16 +14,12 @@ import {
   trackEvent,
   type CapturedRequest
 } from './helpers'
+import { useNock } from './nock'
 import { version } from '../../package.json'
 
 const destination = new Destination(definition)
 
-beforeAll(() => nock.disableNetConnect())
-afterEach(() => nock.cleanAll())
-afterAll(() => {
-  nock.enableNetConnect()
-  nock.restore()
-})
+useNock()
 
 /** Answers 204 to every POST and records it; the version in User-Agent is masked so releases don't churn snapshots. */
 function recordRequests(): CapturedRequest[] {

@@ -14,24 +14,13 @@ import {
 import definition from '../../src/destination'
 import syncAudience from '../../src/destination/syncAudience'
 import { API, identifyEvent, payload, runnerSettings, settings, TARGET_PATH, trackEvent } from './helpers'
+import { useNock } from './nock'
 
 type ResultMultiStatusNode = NonNullable<Result['multistatus']>[number]
 
 const destination = new Destination(definition)
 
-beforeAll(() => {
-  nock.disableNetConnect()
-  nock.enableNetConnect('127.0.0.1')
-})
-afterEach(() => {
-  const pending = nock.pendingMocks()
-  nock.cleanAll()
-  expect(pending).toEqual([])
-})
-afterAll(() => {
-  nock.enableNetConnect()
-  nock.restore()
-})
+useNock({ allowHost: '127.0.0.1', requireAllUsed: true })
 
 /** A local URL nothing listens on, so connecting fails at once with ECONNREFUSED. */
 async function refusingBaseUrl(): Promise<string> {
