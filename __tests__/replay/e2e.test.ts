@@ -10,16 +10,7 @@ import { join } from 'node:path'
 import { runReplay } from '../../src/cli/replay'
 import { createReceiver, type Receiver } from '../../src/receiver/index'
 import { generateEngageLines, ORGANIZATIONS_SPACE, PEOPLE_SPACE } from '../../scripts/generate-engage-fixtures'
-
-/** What the tests read from a fixture line; anything may be missing or of the wrong type. */
-interface LooseEvent {
-  type?: string
-  event?: string
-  userId?: unknown
-  properties?: Record<string, unknown>
-  traits?: Record<string, unknown>
-  context: { personas: { computation_class?: string; computation_id: string; computation_key: string } }
-}
+import { parseFixtureLines } from './events'
 
 interface Expected {
   contextKind: string
@@ -34,13 +25,7 @@ interface Expected {
  * audience events with a non-empty userId and a boolean membership count; the last one wins.
  */
 function expectedMembership(lines: string[], contextKind: string, into: Map<string, Expected>): void {
-  for (const line of lines) {
-    let event: LooseEvent
-    try {
-      event = JSON.parse(line)
-    } catch {
-      continue
-    }
+  for (const event of parseFixtureLines(lines)) {
     if (event.type !== 'identify' && event.type !== 'track') continue
     const personas = event.context?.personas
     if (personas?.computation_class !== 'audience') continue

@@ -1,4 +1,4 @@
-/** Small Engage event builders for the replay tests. */
+/** Small Engage event builders for the replay tests, and a loose reader of generated fixture lines. */
 import type { SegmentEvent } from '@segment/actions-core'
 import type { EventRecord } from '../../src/replay/types'
 
@@ -52,4 +52,25 @@ export async function* records(items: Array<SegmentEvent | string>): AsyncGenera
     line += 1
     yield typeof item === 'string' ? { line, error: item } : { line, event: item }
   }
+}
+
+/** What the tests read from a fixture line; anything may be missing or of the wrong type. */
+export interface LooseEvent {
+  type?: string
+  event?: string
+  userId?: unknown
+  properties?: Record<string, unknown>
+  traits?: Record<string, unknown>
+  context: { personas: { computation_class?: string; computation_id: string; computation_key: string } }
+}
+
+/** The lines that parse as JSON, in order; the malformed ones are left out. */
+export function parseFixtureLines(lines: string[]): LooseEvent[] {
+  return lines.flatMap((line) => {
+    try {
+      return [JSON.parse(line) as LooseEvent]
+    } catch {
+      return []
+    }
+  })
 }

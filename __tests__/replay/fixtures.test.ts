@@ -7,16 +7,7 @@ import {
   INVALID_KINDS,
   PEOPLE_SPACE
 } from '../../scripts/generate-engage-fixtures'
-
-/** What the tests read from a fixture line; anything may be missing or of the wrong type. */
-interface LooseEvent {
-  type?: string
-  event?: string
-  userId?: unknown
-  properties?: Record<string, unknown>
-  traits?: Record<string, unknown>
-  context: { personas: { computation_class?: string; computation_id: string; computation_key: string } }
-}
+import { type LooseEvent, parseFixtureLines } from './events'
 
 describe('Engage fixtures', () => {
   it.each(FIXTURES.map((f) => [f.file, f] as const))('%s is what its seeded generator produces', (file, fixture) => {
@@ -32,13 +23,7 @@ describe('Engage fixtures', () => {
 
   it('mixes identify and track, entries and exits, and every kind of invalid line', () => {
     const lines = generateEngageLines({ space: PEOPLE_SPACE, seed: 9, events: 1000, profiles: 50 })
-    const parsed = lines.flatMap((line) => {
-      try {
-        return [JSON.parse(line) as LooseEvent]
-      } catch {
-        return []
-      }
-    })
+    const parsed = parseFixtureLines(lines)
     const malformed = lines.length - parsed.length
     const audienceEvents = parsed.filter((e) => e.type === 'identify' || e.type === 'track')
     const membership = (e: LooseEvent) => (e.properties ?? e.traits ?? {})[e.context.personas.computation_key]
