@@ -244,14 +244,5 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
   }
 }
 
-/** A small seeded PRNG (mulberry32): load and fault tests are the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A small seeded PRNG (the fixtures' mulberry32): load and fault tests are the same on every run. */
+export { seededRandom as prng } from '../../scripts/generate-engage-fixtures'
