@@ -8,20 +8,10 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { BUNDLED_INTEGRATIONS_DIR } from '../../src/receiver/integrations'
+import { BUNDLED_INTEGRATIONS_DIR, type RequestParser } from '../../src/receiver/integrations'
 
-export interface RawParser {
-  environmentIdPath: string
-  contextKindPath?: string
-  cohortIdPath: string
-  cohortNamePath: string
-  cohortUrlPath?: string
-  memberArrayPath?: string
-  addMemberArrayPath?: string
-  removeMemberArrayPath?: string
-  arrayInclusion?: { path: string; matcher: string }
-  memberArrayParser: { memberIdPath: string; booleanMembershipPath?: string; cohortIdPath?: string; cohortNamePath?: string }
-}
+/** The manifest's requestParser as written: only its shape is shared with the receiver, not its reading. */
+export type RawParser = RequestParser
 
 export type Mode = 'boolean' | 'inclusion' | 'addRemove'
 
