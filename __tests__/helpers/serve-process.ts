@@ -1,6 +1,6 @@
 /**
- * Runs a real `synced-segments serve` process for tests, as `__tests__/receiver/serve-process.test.ts`
- * does: the TypeScript entry through ts-node (no build needed), `--port 0`, resolved once the start-up
+ * Runs a real `synced-segments serve` process for tests (serve-process and redis-multi-instance):
+ * the TypeScript entry through ts-node (no build needed), `--port 0`, resolved once the start-up
  * summary is printed. `stop()` sends SIGTERM and waits for the exit (SIGKILL after a grace period).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'

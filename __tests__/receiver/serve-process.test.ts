@@ -3,54 +3,12 @@
  * the development set-up as a user meets it, graceful shutdown, and a SIGKILL under a stream of
  * concurrent requests that must lose no acknowledged change and leave no request half applied.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { startServe } from '../helpers/serve-process'
 import { tempDir, testConfig, TOKENS, PROD_ID } from './app-helpers'
 
 jest.setTimeout(120_000)
-
-const ROOT = join(__dirname, '..', '..')
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
-
-interface Serve {
-  child: ChildProcessWithoutNullStreams
-  url: string
-  output: () => string
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-function startServe(args: string[]): Promise<Serve> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', MAIN, 'serve', '--port', '0', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') }
-  })
-  let stdout = ''
-  let stderr = ''
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal }))
-  )
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`serve did not start in time:\n${stdout}\n${stderr}`))
-    }, 60_000)
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      // The summary is written in one go; wait for its last line.
-      const match = /listening on (http:\/\/\S+)[\s\S]*\n {2}(token|tokens) .*\n/.exec(stdout)
-      if (match) {
-        clearTimeout(timer)
-        resolve({ child, url: match[1], output: () => stdout, exited })
-      }
-    })
-    void exited.then(({ code }) => {
-      clearTimeout(timer)
-      reject(new Error(`serve exited with ${code} before listening:\n${stdout}\n${stderr}`))
-    })
-  })
-}
 
 const dirs: string[] = []
 afterAll(() => {
@@ -68,9 +26,9 @@ it('serves the development set-up on 127.0.0.1, prints its credentials, keeps th
     const file = join(dataDir, 'credentials.json')
     expect(statSync(file).mode & 0o777).toBe(0o600)
     credentials = JSON.parse(readFileSync(file, 'utf8')) as { clientSideId: string; token: string }
-    expect(first.output()).toContain(`client-side ID ${credentials.clientSideId}`)
-    expect(first.output()).toContain(`token         ${credentials.token}`)
-    expect(first.output()).toContain('integrations  12 loaded')
+    expect(first.stdout()).toContain(`client-side ID ${credentials.clientSideId}`)
+    expect(first.stdout()).toContain(`token         ${credentials.token}`)
+    expect(first.stdout()).toContain('integrations  12 loaded')
 
     const body = { environmentId: credentials.clientSideId, batch: [{ userId: 'u1', cohortId: 'c1', cohortName: 'C1', value: true }] }
     const response = await fetch(`${first.url}/api/v2/segment-targets/segment-audiences`, {
@@ -83,11 +41,11 @@ it('serves the development set-up on 127.0.0.1, prints its credentials, keeps th
     first.child.kill('SIGTERM')
   }
   expect(await first.exited).toEqual({ code: 0, signal: null })
-  expect(first.output()).toContain('SIGTERM: shutting down')
+  expect(first.stdout()).toContain('SIGTERM: shutting down')
 
   const second = await startServe(['--data', dataDir])
   try {
-    expect(second.output()).toContain(`token         ${credentials.token}`)
+    expect(second.stdout()).toContain(`token         ${credentials.token}`)
     const check = await fetch(`${second.url}/api/v2/segments/default/production/segment-audiences-c1/contexts/u1`, {
       headers: { authorization: `Bearer ${credentials.token}` }
     })
