@@ -5,6 +5,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { buildApp } from '../../src/receiver/app'
 import { parseConfig } from '../../src/receiver/config'
@@ -59,6 +60,18 @@ export interface TestApp {
   store: SegmentStore
   dir: string
   close(): Promise<void>
+}
+
+/** A stream to hand the app's logger, and what has been written to it so far. */
+export function captureLog(): { stream: Writable; log: () => string } {
+  let log = ''
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      log += chunk.toString()
+      done()
+    }
+  })
+  return { stream, log: () => log }
 }
 
 export function tempDir(prefix = 'receiver-test-'): string {

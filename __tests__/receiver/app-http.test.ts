@@ -2,27 +2,20 @@
 import { connect } from 'node:net'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import { buildApp } from '../../src/receiver/app'
 import { parseConfig } from '../../src/receiver/config'
 import { BUNDLED_INTEGRATIONS_DIR, loadIntegrations } from '../../src/receiver/integrations'
 import { openSqliteStore } from '../../src/store/sqlite'
 import type { SegmentStore } from '../../src/store/types'
-import { audienceBody, snapshot, sync, tempDir, testConfig, TOKENS } from './app-helpers'
+import { audienceBody, captureLog, snapshot, sync, tempDir, testConfig, TOKENS } from './app-helpers'
 
 const integrations = loadIntegrations([BUNDLED_INTEGRATIONS_DIR])
 
 function setUp(options: { config?: Record<string, unknown>; store?: (s: SegmentStore) => SegmentStore } = {}) {
   const dir = tempDir()
   const sqlite = openSqliteStore({ path: join(dir, 'segments.db') })
-  let log = ''
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      log += chunk.toString()
-      done()
-    }
-  })
+  const { stream, log } = captureLog()
   const app = buildApp({
     store: options.store ? options.store(sqlite) : sqlite,
     integrations,
@@ -32,7 +25,7 @@ function setUp(options: { config?: Record<string, unknown>; store?: (s: SegmentS
   return {
     app,
     store: sqlite,
-    log: () => log,
+    log,
     close: async () => {
       await app.close()
       await sqlite.close()

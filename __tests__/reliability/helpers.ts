@@ -7,14 +7,13 @@ import { request as httpRequest, Agent, type IncomingHttpHeaders } from 'node:ht
 import { connect, type AddressInfo } from 'node:net'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/receiver/app'
 import { parseConfig } from '../../src/receiver/config'
 import { BUNDLED_INTEGRATIONS_DIR, loadIntegrations, type CompiledIntegration } from '../../src/receiver/integrations'
 import { openSqliteStore } from '../../src/store/sqlite'
 import type { SegmentStore } from '../../src/store/types'
-import { tempDir, testConfig, TOKENS } from '../receiver/app-helpers'
+import { captureLog, tempDir, testConfig, TOKENS } from '../receiver/app-helpers'
 
 export { PROD_ID, STAGING_ID, OTHER_ID, TOKENS, testConfig, tempDir, audienceBody } from '../receiver/app-helpers'
 
@@ -51,13 +50,7 @@ export async function startReceiver(
   const dir = tempDir('reliability-')
   const sqlite = options.store ? undefined : openSqliteStore({ path: join(dir, 'segments.db') })
   const store = options.store ?? (sqlite as SegmentStore)
-  let log = ''
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      log += chunk.toString()
-      done()
-    }
-  })
+  const { stream, log } = captureLog()
   const app = buildApp({
     store,
     integrations: bundledIntegrations(),
@@ -86,7 +79,7 @@ export async function startReceiver(
     store,
     url: `http://127.0.0.1:${port}`,
     port,
-    log: () => log,
+    log,
     request,
     close: async () => {
       agent.destroy()
