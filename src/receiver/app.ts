@@ -12,7 +12,7 @@ import type { SegmentStore } from '../store/types'
 import { TooManyRequestsError } from './auth'
 import type { ReceiverConfig } from './config'
 import type { CompiledIntegration } from './integrations'
-import { createContext } from './routes/context'
+import { createContext, JSON_TYPE } from './routes/context'
 import healthRoutes from './routes/health'
 import sdkRoutes from './routes/sdk'
 import segmentTargetsRoutes, { renderSyncResponse } from './routes/segment-targets'
@@ -29,8 +29,6 @@ export interface BuildAppOptions {
   /** A request not received in full within this time is answered 408 (slow clients); default 30 s. */
   requestTimeoutMs?: number
 }
-
-export const JSON_TYPE = 'application/json; charset=utf-8'
 
 const INTERNAL_ERROR = { code: 'internal_error', message: 'internal error' }
 

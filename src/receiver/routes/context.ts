@@ -8,6 +8,9 @@ import { type Principal, RateLimiter, TokenAuthority } from '../auth'
 import type { ReceiverConfig } from '../config'
 import type { CompiledIntegration } from '../integrations'
 
+/** The content type of every JSON answer the receiver writes itself (errors, rendered templates, streams). */
+export const JSON_TYPE = 'application/json; charset=utf-8'
+
 /** What a segment-targets request has resolved so far; an error's jsonResponseBody is rendered from it. */
 export interface SyncState {
   projectKey: string

@@ -12,9 +12,7 @@ import { can, requireAction } from '../auth'
 import { parseRequest } from '../parse'
 import { renderResponseBody } from '../response-body'
 import { segmentKeyFor } from '../segment-key'
-import type { ReceiverContext, SyncState } from './context'
-
-const JSON_TYPE = 'application/json; charset=utf-8'
+import { JSON_TYPE, type ReceiverContext, type SyncState } from './context'
 
 interface SyncRoute {
   Params: { integrationKey: string }

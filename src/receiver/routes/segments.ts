@@ -12,9 +12,8 @@ import { BadRequestError, NotFoundError } from '../../errors'
 import type { EnvironmentRef } from '../../store/types'
 import type { Action } from '../config'
 import { requireAction } from '../auth'
-import { authorize, type ReceiverContext } from './context'
+import { authorize, JSON_TYPE, type ReceiverContext } from './context'
 
-const JSON_TYPE = 'application/json; charset=utf-8'
 /** LaunchDarkly's maximum and default page size for segment lists. */
 export const LIST_MAX_LIMIT = 50
 export const MEMBERS_DEFAULT_LIMIT = 1000
