@@ -213,7 +213,14 @@ export async function performBatchSync(
       return
     }
     const outcome = outcomes[route.request]
-    const sent = { contextKind: plan.requests[route.request].contextKind, ...route.member }
+    const { member } = route
+    const sent = {
+      contextKind: plan.requests[route.request].contextKind,
+      userId: member.userId,
+      cohortName: member.cohortName,
+      cohortId: member.cohortId,
+      value: member.value
+    }
     if (outcome.ok) {
       response.setSuccessResponseAtIndex(index, { status: outcome.status, sent, body: outcome.body })
     } else {

@@ -195,43 +195,65 @@ function acceptPayload(payload: Payload, cohortNames: Map<string, string>): Acce
  * - Members keep the order of the events that produced them.
  */
 export function buildSyncRequests(payloads: readonly Payload[], options: PlanOptions): SyncPlan {
+  const count = payloads.length
   const cohortNames = new Map<string, string>()
-  const accepted = payloads.map((payload) => acceptPayload(payload, cohortNames))
-  // (kind, audience, context key) of each accepted event, and the last event holding each one. The
-  // kind cannot hold a NUL (it passed the kind rule) and the audience ID is length-prefixed, so the
-  // key is unambiguous — and, on the hot path, cheaper than JSON.stringify of a tuple.
-  const identities = accepted.map((entry) =>
-    'rejected' in entry
-      ? undefined
-      : `${entry.kind}\u0000${entry.member.cohortId.length}:${entry.member.cohortId}\u0000${entry.member.userId}`
-  )
-  const winnerOf = new Map<string, number>()
-  identities.forEach((identity, index) => identity !== undefined && winnerOf.set(identity, index))
-
+  const accepted = new Array<Accepted | { rejected: string }>(count)
   // The smallest configured size rules: every payload of a batch comes from one mapping anyway.
   let batchSize = MAX_BATCH_SIZE
-  for (const entry of accepted) if (!('rejected' in entry)) batchSize = Math.min(batchSize, entry.batchSize)
+  for (let index = 0; index < count; index++) {
+    const entry = acceptPayload(payloads[index], cohortNames)
+    accepted[index] = entry
+    if (!('rejected' in entry) && entry.batchSize < batchSize) batchSize = entry.batchSize
+  }
 
+  // The last event holding each (kind, audience ID, context key) wins. Walking backwards, the first
+  // sighting is the winner. Nested maps keyed by the payloads' own strings: no key is built per
+  // event, and an ID's hash, once computed, stays cached on its string.
+  const winnerOf = new Int32Array(count)
+  const seen = new Map<string, Map<string, Map<string, number>>>()
+  let duplicates = false
+  for (let index = count - 1; index >= 0; index--) {
+    const entry = accepted[index]
+    if ('rejected' in entry) continue
+    let byAudience = seen.get(entry.kind)
+    if (byAudience === undefined) seen.set(entry.kind, (byAudience = new Map()))
+    let byContextKey = byAudience.get(entry.member.cohortId)
+    if (byContextKey === undefined) byAudience.set(entry.member.cohortId, (byContextKey = new Map()))
+    const winner = byContextKey.get(entry.member.userId)
+    if (winner === undefined) {
+      byContextKey.set(entry.member.userId, index)
+      winnerOf[index] = index
+    } else {
+      winnerOf[index] = winner
+      duplicates = true
+    }
+  }
+
+  // Members in the order of their winning events; a full request is closed and the kind's next one opened.
   const requests: SegmentAudiencesBody[] = []
+  const routes = new Array<EventRoute>(count)
   const openRequestByKind = new Map<string, number>()
-  const requestOfWinner = new Map<number, number>()
-  accepted.forEach((entry, index) => {
-    if ('rejected' in entry || winnerOf.get(identities[index] as string) !== index) return
+  for (let index = 0; index < count; index++) {
+    const entry = accepted[index]
+    if ('rejected' in entry) {
+      routes[index] = { rejected: entry.rejected }
+      continue
+    }
+    if (winnerOf[index] !== index) continue
     let requestIndex = openRequestByKind.get(entry.kind)
     if (requestIndex === undefined || requests[requestIndex].batch.length >= batchSize) {
-      requestIndex =
-        requests.push({ environmentId: options.clientId, contextKind: entry.kind, batch: [] }) - 1
+      requestIndex = requests.push({ environmentId: options.clientId, contextKind: entry.kind, batch: [] }) - 1
       openRequestByKind.set(entry.kind, requestIndex)
     }
     requests[requestIndex].batch.push(entry.member)
-    requestOfWinner.set(index, requestIndex)
-  })
-
-  const routes = accepted.map((entry, index): EventRoute => {
-    if ('rejected' in entry) return { rejected: entry.rejected }
-    const winner = winnerOf.get(identities[index] as string) as number
-    return { request: requestOfWinner.get(winner) as number, member: (accepted[winner] as Accepted).member }
-  })
+    routes[index] = { request: requestIndex, member: entry.member }
+  }
+  // An earlier event of a (kind, audience, context key) shares its winner's route.
+  if (duplicates) {
+    for (let index = 0; index < count; index++) {
+      if (routes[index] === undefined) routes[index] = routes[winnerOf[index]]
+    }
+  }
 
   return { requests, routes }
 }
