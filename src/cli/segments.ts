@@ -4,9 +4,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { type Command, InvalidArgumentError } from 'commander'
+import type { Command } from 'commander'
 import { CREDENTIALS_FILE, type DevCredentials } from '../receiver/config'
 import type { Page, SegmentRecord } from '../store/types'
+import { parsePositiveInteger } from './replay'
 
 export interface ReceiverTarget {
   baseUrl: string
@@ -157,12 +158,6 @@ export function resolveTarget(options: TargetOptions): ReceiverTarget {
   return { baseUrl: options.baseUrl, apiKey, project: options.project, environment: options.environment }
 }
 
-function parseLimit(value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer')
-  return n
-}
-
 function withTargetOptions(command: Command): Command {
   return command
     .option('--base-url <url>', 'the receiver', 'http://127.0.0.1:8787')
@@ -188,7 +183,7 @@ export function register(program: Command): void {
     })
 
   withTargetOptions(segments.command('members').description('included context keys, one per line').argument('<key>', 'segment key'))
-    .option('--limit <n>', 'at most this many (default: all)', parseLimit)
+    .option('--limit <n>', 'at most this many (default: all)', parsePositiveInteger)
     .action(async (key: string, options: TargetOptions & { limit?: number }) => {
       for await (const member of segmentMembers(resolveTarget(options), key, options.limit)) process.stdout.write(`${member}\n`)
     })
