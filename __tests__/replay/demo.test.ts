@@ -1,6 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEMO_REPLAYS, ENGAGE_FIXTURES_DIR, runDemo } from '../../src/cli/demo'
+import { identify, type AudienceRef } from './events'
 
 /** The audiences a fixture file has at least one valid event for, read from the file itself. */
 function audiencesIn(file: string): Array<{ id: string; key: string }> {
@@ -49,5 +51,34 @@ describe('synced-segments demo', () => {
     const dataDir = /SQLite in (\S+)\)/.exec(text)?.[1]
     expect(dataDir).toBeDefined()
     expect(existsSync(dataDir as string)).toBe(false)
+  })
+
+  it('checks memberships under the segment key the receiver gives an audience ID outside the plain alphabet (hashed, §B4)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'synced-segments-demo-fixtures-'))
+    try {
+      const people: AudienceRef = { id: 'aud people/1', key: 'people_one' }
+      const orgs: AudienceRef = { id: 'aud orgs/1', key: 'orgs_one' }
+      const lines = (events: ReturnType<typeof identify>[]) => `${events.map((e) => JSON.stringify(e)).join('\n')}\n`
+      writeFileSync(
+        join(dir, 'demo.ndjson'),
+        lines([
+          identify('u1', people, true),
+          identify('u1', people, false),
+          identify('u1', people, true),
+          identify('u2', people, true),
+          identify('u2', people, false)
+        ])
+      )
+      writeFileSync(join(dir, 'demo-organizations.ndjson'), lines([identify('org1', orgs, true)]))
+
+      const output: string[] = []
+      const code = await runDemo({ write: (text: string) => output.push(text) }, { fixturesDir: dir })
+      const text = output.join('')
+      expect(text).toMatch(/✓ u1 \(user\) is in people_one/)
+      expect(text).toMatch(/✓ u2 \(user\) is not in people_one/)
+      expect(code).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

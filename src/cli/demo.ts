@@ -11,6 +11,7 @@ import type { Command } from 'commander'
 import type { JSONObject, SegmentEvent } from '@segment/actions-core'
 import { SEGMENT_AUDIENCES_PATH } from '../destination/endpoints'
 import { createReceiver, type Receiver } from '../receiver/index'
+import { segmentKeyFor } from '../receiver/segment-key'
 import { replayEvents, type ReplaySummary } from '../replay'
 import { replayFailed } from './replay'
 import { membershipStories, pickChecks, type Check } from '../replay/stories'
@@ -120,7 +121,7 @@ export async function runDemo(out: { write(text: string): unknown }, options: De
     print('', 'Membership checks (expected from the events, read back over HTTP):')
     let passed = 0
     for (const { story, because, kind } of checks) {
-      const segmentKey = `${INTEGRATION_KEY}-${story.audienceId}`
+      const segmentKey = segmentKeyFor(INTEGRATION_KEY, story.audienceId)
       const included = await isIncluded(target, segmentKey, story.contextKey)
       const ok = included === story.included
       if (ok) passed += 1
