@@ -13,6 +13,7 @@ import { SEGMENT_AUDIENCES_PATH } from '../destination/endpoints'
 import { createReceiver, type Receiver } from '../receiver/index'
 import { segmentKeyFor } from '../receiver/segment-key'
 import { replayEvents, type ReplaySummary } from '../replay'
+import { plural, statusList } from '../replay/format'
 import { replayFailed } from './replay'
 import { membershipStories, pickChecks, type Check } from '../replay/stories'
 import { readNdjsonFile } from './ndjson'
@@ -36,16 +37,6 @@ export interface DemoOptions {
   fixturesDir?: string
   /** Keep the temporary data directory (its path is printed). */
   keep?: boolean
-}
-
-function plural(count: number, one: string, many = `${one}s`): string {
-  return `${count} ${count === 1 ? one : many}`
-}
-
-function statusList(statuses: Record<string, number>): string {
-  return Object.entries(statuses)
-    .map(([status, count]) => `${status} ×${count}`)
-    .join(', ')
 }
 
 function replayLine(file: string, space: string, kind: string, summary: ReplaySummary): string {

@@ -3,11 +3,13 @@ import type { ReplayRequest, ReplaySummary } from './summary'
 
 const MAX_REASONS = 8
 
-function plural(count: number, one: string, many = `${one}s`): string {
+/** `1 event`, `1,200 events`. */
+export function plural(count: number, one: string, many = `${one}s`): string {
   return `${count.toLocaleString('en-US')} ${count === 1 ? one : many}`
 }
 
-function statusList(statuses: Record<string, number>): string {
+/** `204 ×3, 429 ×1`, by status. */
+export function statusList(statuses: Record<string, number>): string {
   return Object.entries(statuses)
     .sort(([a], [b]) => Number(a) - Number(b))
     .map(([status, count]) => `${status} ×${count}`)
