@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Ajv, { type ErrorObject } from 'ajv'
+import { DEFAULT_REDIS_PREFIX } from '../store/types'
 
 /** The role actions the receiver checks; `*` in a token grants all of them. */
 export const ACTIONS = ['createSegment', 'updateIncluded', 'viewProject', 'deleteSegment'] as const
@@ -234,8 +235,7 @@ export function parseConfig(document: unknown, source = 'config'): ReceiverConfi
   return result
 }
 
-/** The Redis key prefix of an environment without `redisPrefix`, as in LaunchDarkly's SDKs. */
-export const DEFAULT_REDIS_PREFIX = 'launchdarkly'
+export { DEFAULT_REDIS_PREFIX }
 
 /**
  * For the Redis store: every environment needs a prefix of its own. LaunchDarkly's SDKs read one

@@ -24,14 +24,15 @@
 import * as crypto from 'node:crypto'
 import Redis from 'ioredis'
 import { HttpError, ConflictError, ForbiddenError, StoreUnavailableError } from '../errors'
-import type {
-  ApplyOptions,
-  ApplyResult,
-  EnvironmentRef,
-  Page,
-  SegmentChange,
-  SegmentRecord,
-  SegmentStore
+import {
+  DEFAULT_REDIS_PREFIX,
+  type ApplyOptions,
+  type ApplyResult,
+  type EnvironmentRef,
+  type Page,
+  type SegmentChange,
+  type SegmentRecord,
+  type SegmentStore
 } from './types'
 
 export interface RedisStoreOptions {
@@ -43,7 +44,6 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number
 }
 
-const DEFAULT_PREFIX = 'launchdarkly'
 /** Members read from Redis per round trip while streaming; bounds memory whatever the segment size. */
 const MEMBER_PAGE = 1000
 /** Deleted members removed from the include sets per round trip while sweeping. */
@@ -210,7 +210,7 @@ interface Layout {
 }
 
 function layoutOf(env: EnvironmentRef): Layout {
-  const prefix = env.redisPrefix ?? DEFAULT_PREFIX
+  const prefix = env.redisPrefix ?? DEFAULT_REDIS_PREFIX
   // Encoded so that e.g. project `a/b` + environment `c` and project `a` + environment `b/c` differ.
   const scope = `${encodeURIComponent(env.projectKey)}/${encodeURIComponent(env.environmentKey)}`
   return {

@@ -3,11 +3,14 @@
  * interface; `__tests__/store/contract.ts` is the suite every implementation must pass.
  */
 
+/** The Redis key prefix of an environment without `redisPrefix`, as in LaunchDarkly's SDKs. */
+export const DEFAULT_REDIS_PREFIX = 'launchdarkly'
+
 /** Where a segment lives: LaunchDarkly's project / environment pair. */
 export interface EnvironmentRef {
   projectKey: string
   environmentKey: string
-  /** Redis key prefix of this environment (big-segment layout); ignored by SQLite. */
+  /** Redis key prefix of this environment (big-segment layout; DEFAULT_REDIS_PREFIX when absent); ignored by SQLite. */
   redisPrefix?: string
 }
 
