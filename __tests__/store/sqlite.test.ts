@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { StoreUnavailableError } from '../../src/errors'
@@ -108,6 +108,9 @@ describe('SQLite store', () => {
     db.pragma('user_version = 99')
     db.close()
     expect(() => openStore()).toThrow(/schema version 99 is newer/)
+    // A connection left open keeps its WAL files; the last one to close cleanly removes them.
+    expect(existsSync(`${path}-wal`)).toBe(false)
+    expect(existsSync(`${path}-shm`)).toBe(false)
   })
 
   it('stores nothing of an apply that fails midway with a SQLite error', async () => {

@@ -245,8 +245,14 @@ export class SqliteSegmentStore implements SegmentStore {
 
   constructor(path: string, options: { synchronous?: SqliteSynchronous } = {}) {
     this.db = new Database(path)
-    this.configure(options.synchronous ?? 'FULL')
-    this.migrate()
+    try {
+      this.configure(options.synchronous ?? 'FULL')
+      this.migrate()
+    } catch (error) {
+      // A refused or unusable file (newer schema, read-only, locked) must not keep its handle open.
+      this.db.close()
+      throw error
+    }
 
     this.stmt = prepareStatements(this.db)
 
