@@ -242,7 +242,8 @@ export function buildSyncRequests(payloads: readonly Payload[], options: PlanOpt
     if (winnerOf[index] !== index) continue
     let requestIndex = openRequestByKind.get(entry.kind)
     if (requestIndex === undefined || requests[requestIndex].batch.length >= batchSize) {
-      requestIndex = requests.push({ environmentId: options.clientId, contextKind: entry.kind, batch: [] }) - 1
+      requestIndex =
+        requests.push({ environmentId: options.clientId, contextKind: entry.kind, batch: [] }) - 1
       openRequestByKind.set(entry.kind, requestIndex)
     }
     requests[requestIndex].batch.push(entry.member)
