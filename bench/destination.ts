@@ -5,6 +5,14 @@
  * engine's own cost, the ceiling any action can reach. A third copy runs the real performBatch
  * with a request client that answers 204 without sending, which splits the gap between the two into
  * the action's own work (planning, the multi-status) and HTTP.
+ *
+ * Two phases. The first rounds run right after a few warm-up batches, as every earlier run did: the
+ * per-event code (mapping, validation, planning) has by then run thousands of times and V8 has
+ * optimised it, but the per-request code (the request client, node-fetch, node:http, streams) has
+ * run a handful of times and still runs unoptimised (`node --trace-opt` shows none of it compiled by
+ * TurboFan), so each request costs about twice what it does in a process that has sent thousands. A
+ * deployment sends thousands, so the judged figures come from the second phase: after every runner
+ * has also run many small batches (a request each), the same rounds again.
  */
 import { spawn } from 'node:child_process'
 import { get } from 'node:http'
@@ -17,7 +25,7 @@ import {
   type SegmentEvent
 } from '@segment/actions-core'
 import type { CodeUnderTest } from './code'
-import { ownCpuSeconds } from './cpu'
+import { machineBusyCpuSeconds, ownCpuSeconds, processCpuSeconds } from './cpu'
 import { STATS_PATH, type SinkStats } from './sink'
 import { median } from './stats'
 
@@ -28,20 +36,34 @@ export interface DestinationSizes {
   /** Rounds of (map-only, no-network, real) measurements, rotating which goes first. */
   rounds: number
   batchesPerRound: number
+  /** Small batches each runner runs between the phases, so its per-request code reaches steady state. */
+  steadyWarmupBatches: number
+  steadyWarmupEvents: number
 }
 
-export interface DestinationFigures {
-  /** Medians over the rounds. */
+/** One phase's figures, medians over its rounds. */
+export interface DestinationRates {
   eventsPerSecond: number
   mapOnlyEventsPerSecond: number
   /** Median of each round's real / map-only ratio (paired, so background load cancels out). */
   shareOfMapOnly: number
+  /** Median of each round's map-only / real CPU per event: the same ratio with idle time left out. */
+  cpuShareOfMapOnly: number
   /** CPU time of the runner's process per event (the sink is another process), medians. */
   cpuMicrosPerEvent: number
   mapOnlyCpuMicrosPerEvent: number
   /** The real performBatch with a request client that answers 204 at once: everything but HTTP. */
   noNetworkEventsPerSecond: number
   noNetworkCpuMicrosPerEvent: number
+  /** The sink's CPU per event in the real rounds (another process, on the other core). */
+  sinkCpuMicrosPerEvent: number
+  /** The rest of the machine meanwhile, in cores (busy time minus the runner and the sink): the largest of the rounds. */
+  backgroundCores: number
+}
+
+/** The judged figures are the steady state's; `firstBatches` has the same figures before the long warm-up. */
+export interface DestinationFigures extends DestinationRates {
+  firstBatches: DestinationRates
   /** Requests per 1000 events. */
   requestsPerThousandEvents: number
   /** Request line, headers and body, as the sink read them off the socket. */
@@ -137,6 +159,7 @@ function runnerSettings(definition: DestinationDefinition<JSONObject>, apiBaseUr
 
 async function startSinkProcess(): Promise<{
   url: string
+  pid: number
   stats(): Promise<SinkStats>
   stop(): Promise<void>
 }> {
@@ -159,6 +182,7 @@ async function startSinkProcess(): Promise<{
   })
   return {
     url,
+    pid: child.pid as number,
     // A fresh connection (agent: false), so the stats request never shares a socket with the traffic it counts.
     stats: () =>
       new Promise((resolve, reject) => {
@@ -175,20 +199,24 @@ async function startSinkProcess(): Promise<{
   }
 }
 
-/** Events per second through onBatch; every event must come back a success. */
 interface Rate {
   eventsPerSecond: number
   cpuMicrosPerEvent: number
+  sinkCpuMicrosPerEvent: number
+  backgroundCores: number
 }
 
 /** Events per second (and CPU per event) through onBatch; every event must come back a success. */
 async function measure(
   destination: Destination<JSONObject>,
   settings: JSONObject,
-  batches: readonly SegmentEvent[][]
+  batches: readonly SegmentEvent[][],
+  sinkPid: number
 ): Promise<Rate> {
   const startedAt = performance.now()
   const cpuAtStart = ownCpuSeconds()
+  const sinkAtStart = processCpuSeconds(sinkPid)
+  const machineAtStart = machineBusyCpuSeconds()
   for (const batch of batches) {
     const results = await destination.onBatch(batch, settings)
     // The runner keeps every response it saw; drop them so memory stays flat.
@@ -199,10 +227,49 @@ async function measure(
     if (failed) throw new Error(`destination batch failed: ${JSON.stringify(results).slice(0, 500)}`)
   }
   const seconds = (performance.now() - startedAt) / 1000
+  const cpu = ownCpuSeconds() - cpuAtStart
+  const sink = processCpuSeconds(sinkPid) - sinkAtStart
   const events = batches.reduce((n, b) => n + b.length, 0)
   return {
     eventsPerSecond: events / seconds,
-    cpuMicrosPerEvent: ((ownCpuSeconds() - cpuAtStart) * 1e6) / events
+    cpuMicrosPerEvent: (cpu * 1e6) / events,
+    sinkCpuMicrosPerEvent: (sink * 1e6) / events,
+    // /proc/stat counts in 1/100 s: on a run this short, a tick either way; never below zero.
+    backgroundCores: Math.max(0, (machineBusyCpuSeconds() - machineAtStart - cpu - sink) / seconds)
+  }
+}
+
+type Runner = 'mapOnly' | 'noNetwork' | 'real'
+
+/** `rounds` rounds of every runner over the same batches, rotating which goes first, so a drift in background load favours none. */
+async function measureRounds(
+  runners: Record<Runner, Destination<JSONObject>>,
+  settings: JSONObject,
+  batches: readonly SegmentEvent[][],
+  rounds: number,
+  sinkPid: number
+): Promise<DestinationRates> {
+  const order = Object.keys(runners) as Runner[]
+  const results: Array<Record<Runner, Rate>> = []
+  for (let round = 0; round < rounds; round++) {
+    const rates = {} as Record<Runner, Rate>
+    for (let i = 0; i < order.length; i++) {
+      const runner = order[(round + i) % order.length]
+      rates[runner] = await measure(runners[runner], settings, batches, sinkPid)
+    }
+    results.push(rates)
+  }
+  return {
+    eventsPerSecond: median(results.map((r) => r.real.eventsPerSecond)),
+    mapOnlyEventsPerSecond: median(results.map((r) => r.mapOnly.eventsPerSecond)),
+    shareOfMapOnly: median(results.map((r) => r.real.eventsPerSecond / r.mapOnly.eventsPerSecond)),
+    cpuShareOfMapOnly: median(results.map((r) => r.mapOnly.cpuMicrosPerEvent / r.real.cpuMicrosPerEvent)),
+    cpuMicrosPerEvent: median(results.map((r) => r.real.cpuMicrosPerEvent)),
+    mapOnlyCpuMicrosPerEvent: median(results.map((r) => r.mapOnly.cpuMicrosPerEvent)),
+    noNetworkEventsPerSecond: median(results.map((r) => r.noNetwork.eventsPerSecond)),
+    noNetworkCpuMicrosPerEvent: median(results.map((r) => r.noNetwork.cpuMicrosPerEvent)),
+    sinkCpuMicrosPerEvent: median(results.map((r) => r.real.sinkCpuMicrosPerEvent)),
+    backgroundCores: Math.max(...results.flatMap((r) => order.map((runner) => r[runner].backgroundCores)))
   }
 }
 
@@ -216,39 +283,35 @@ export async function benchDestination(
   )
   const warmup = batches.slice(0, Math.min(sizes.warmupBatches, batches.length))
 
+  // Other users, distinct from the measured batches' (a runner sees no user twice in a warm-up).
+  const small = Array.from({ length: sizes.steadyWarmupBatches }, (_, b) =>
+    engageEvents(
+      sizes.steadyWarmupEvents,
+      (sizes.batchesPerRound + 1) * sizes.batchEvents + b * sizes.steadyWarmupEvents
+    )
+  )
+
   const sink = await startSinkProcess()
   try {
     const settings = runnerSettings(definition, sink.url)
-    const runners = {
+    const runners: Record<Runner, Destination<JSONObject>> = {
       mapOnly: new Destination(mapOnly(definition)),
       noNetwork: new Destination(noNetwork(definition)),
       real: new Destination(definition)
     }
-    type Runner = keyof typeof runners
     const order = Object.keys(runners) as Runner[]
-    for (const runner of order) await measure(runners[runner], settings, warmup)
+    for (const runner of order) await measure(runners[runner], settings, warmup, sink.pid)
 
     const before = await sink.stats()
-    const rounds: Array<Record<Runner, Rate>> = []
-    for (let round = 0; round < sizes.rounds; round++) {
-      // Rotate which goes first, so a drift in background load favours none.
-      const rates = {} as Record<Runner, Rate>
-      for (let i = 0; i < order.length; i++) {
-        const runner = order[(round + i) % order.length]
-        rates[runner] = await measure(runners[runner], settings, batches)
-      }
-      rounds.push(rates)
-    }
+    const firstBatches = await measureRounds(runners, settings, batches, sizes.rounds, sink.pid)
     const after = await sink.stats()
     const events = sizes.rounds * sizes.batchesPerRound * sizes.batchEvents
+
+    for (const runner of order) await measure(runners[runner], settings, small, sink.pid)
+    const steady = await measureRounds(runners, settings, batches, sizes.rounds, sink.pid)
     return {
-      eventsPerSecond: median(rounds.map((r) => r.real.eventsPerSecond)),
-      mapOnlyEventsPerSecond: median(rounds.map((r) => r.mapOnly.eventsPerSecond)),
-      shareOfMapOnly: median(rounds.map((r) => r.real.eventsPerSecond / r.mapOnly.eventsPerSecond)),
-      cpuMicrosPerEvent: median(rounds.map((r) => r.real.cpuMicrosPerEvent)),
-      mapOnlyCpuMicrosPerEvent: median(rounds.map((r) => r.mapOnly.cpuMicrosPerEvent)),
-      noNetworkEventsPerSecond: median(rounds.map((r) => r.noNetwork.eventsPerSecond)),
-      noNetworkCpuMicrosPerEvent: median(rounds.map((r) => r.noNetwork.cpuMicrosPerEvent)),
+      ...steady,
+      firstBatches,
       requestsPerThousandEvents: ((after.requests - before.requests) / events) * 1000,
       wireBytesPerEvent: (after.wireBytes - before.wireBytes) / events,
       bodyBytesPerEvent: (after.bodyBytes - before.bodyBytes) / events

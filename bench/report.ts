@@ -99,7 +99,7 @@ export function judgeTargets(
     }
   }
   at(
-    'destination: share of map-only rate',
+    'destination: share of map-only rate (steady state)',
     '≥ 90 %',
     destination.shareOfMapOnly * 100,
     '%',
@@ -203,31 +203,34 @@ export function formatResult(result: BenchResult): string {
       ])
     ),
     '',
-    'Destination: Destination.onBatch, preset mapping, 204 sink in another process',
+    "Destination: Destination.onBatch, preset mapping, 204 sink in another process; medians of each phase's rounds",
     table(
       [
+        'phase',
         'real events/s',
         'map-only events/s',
         'real / map-only',
+        'CPU: map-only / real',
         'no-network events/s',
         'CPU µs/event: map-only / no-network / real',
-        'requests per 1000 events',
-        'bytes/event on the wire',
-        'body bytes/event'
+        'sink CPU µs/event',
+        'other load'
       ],
-      [
-        [
-          int(d.eventsPerSecond),
-          int(d.mapOnlyEventsPerSecond),
-          pct(d.shareOfMapOnly),
-          int(d.noNetworkEventsPerSecond),
-          `${fixed(d.mapOnlyCpuMicrosPerEvent, 2)} / ${fixed(d.noNetworkCpuMicrosPerEvent, 2)} / ${fixed(d.cpuMicrosPerEvent, 2)}`,
-          fixed(d.requestsPerThousandEvents, 1),
-          fixed(d.wireBytesPerEvent, 1),
-          fixed(d.bodyBytesPerEvent, 1)
+      [['first batches', d.firstBatches] as const, [`steady state (judged)`, d] as const].map(
+        ([phase, r]) => [
+          phase,
+          int(r.eventsPerSecond),
+          int(r.mapOnlyEventsPerSecond),
+          pct(r.shareOfMapOnly),
+          pct(r.cpuShareOfMapOnly),
+          int(r.noNetworkEventsPerSecond),
+          `${fixed(r.mapOnlyCpuMicrosPerEvent, 2)} / ${fixed(r.noNetworkCpuMicrosPerEvent, 2)} / ${fixed(r.cpuMicrosPerEvent, 2)}`,
+          fixed(r.sinkCpuMicrosPerEvent, 2),
+          `${fixed(r.backgroundCores, 2)} cores`
         ]
-      ]
+      )
     ),
+    `requests per 1000 events ${fixed(d.requestsPerThousandEvents, 1)}, bytes/event on the wire ${fixed(d.wireBytesPerEvent, 1)}, body bytes/event ${fixed(d.bodyBytesPerEvent, 1)}`,
     '',
     `Big segment (SQLite, ${int(b.members)} members)`,
     table(

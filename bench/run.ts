@@ -34,11 +34,18 @@ interface Sizes {
   bigSegment: BigSegmentSizes
 }
 
-/** About two minutes on 2 cores: 3 × 6 receiver runs of 600 requests, 7 destination rounds, the big segment. */
+/** About two minutes on 2 cores: 3 × 6 receiver runs of 600 requests, 2 × 7 destination rounds, the big segment. */
 const FULL: Sizes = {
   quietBudgetSeconds: 90,
   receiver: { membersPerRequest: 1000, connections: 8, warmupRequests: 40, requests: 600, repeats: 3 },
-  destination: { batchEvents: 1000, warmupBatches: 3, rounds: 7, batchesPerRound: 8 },
+  destination: {
+    batchEvents: 1000,
+    warmupBatches: 3,
+    rounds: 7,
+    batchesPerRound: 8,
+    steadyWarmupBatches: 2000,
+    steadyWarmupEvents: 10
+  },
   bigSegment: { requests: 1000, membersPerRequest: 1000, connections: 8, lookups: 20_000, pageSize: 10_000 }
 }
 
@@ -46,7 +53,14 @@ const FULL: Sizes = {
 const SMOKE: Sizes = {
   quietBudgetSeconds: 0,
   receiver: { membersPerRequest: 50, connections: 2, warmupRequests: 4, requests: 12, repeats: 1 },
-  destination: { batchEvents: 50, warmupBatches: 1, rounds: 1, batchesPerRound: 2 },
+  destination: {
+    batchEvents: 50,
+    warmupBatches: 1,
+    rounds: 1,
+    batchesPerRound: 2,
+    steadyWarmupBatches: 2,
+    steadyWarmupEvents: 5
+  },
   bigSegment: { requests: 20, membersPerRequest: 100, connections: 2, lookups: 100, pageSize: 500 }
 }
 
@@ -125,7 +139,9 @@ async function main(): Promise<void> {
   await quiet.wait()
   const destination = await benchDestination(code, sizes.destination)
   progress(
-    `destination: ${Math.round(destination.eventsPerSecond).toLocaleString('en')} events/s, ${Math.round(destination.shareOfMapOnly * 100)} % of map-only`
+    `destination: ${Math.round(destination.eventsPerSecond).toLocaleString('en')} events/s, ${Math.round(destination.shareOfMapOnly * 100)} % of map-only ` +
+      `(first batches ${Math.round(destination.firstBatches.eventsPerSecond).toLocaleString('en')}, ${Math.round(destination.firstBatches.shareOfMapOnly * 100)} %), ` +
+      `other load ${destination.firstBatches.backgroundCores.toFixed(2)} / ${destination.backgroundCores.toFixed(2)} cores`
   )
 
   await quiet.wait()

@@ -35,6 +35,8 @@ const DESTINATION_FIGURES = [
   'mapOnlyCpuMicrosPerEvent',
   'noNetworkEventsPerSecond',
   'noNetworkCpuMicrosPerEvent',
+  'cpuShareOfMapOnly',
+  'sinkCpuMicrosPerEvent',
   'requestsPerThousandEvents',
   'wireBytesPerEvent',
   'bodyBytesPerEvent'
@@ -125,6 +127,15 @@ describe('npm run bench --smoke', () => {
   it('measures the destination against its map-only engine, with bytes on the wire', () => {
     const destination = result.destination as Json
     expectFigures(destination, DESTINATION_FIGURES, 'destination')
+    // The same rates before the long warm-up (the per-request code not yet optimised).
+    const firstBatches = destination.firstBatches as Json
+    expectFigures(
+      firstBatches,
+      DESTINATION_FIGURES.filter((name) => !/Bytes|requests/.test(name)),
+      'destination.firstBatches'
+    )
+    expect(destination.backgroundCores).toBeGreaterThanOrEqual(0)
+    expect(firstBatches.backgroundCores).toBeGreaterThanOrEqual(0)
     // Every request carries a body, and the headers and request line come on top of it.
     expect(destination.wireBytesPerEvent as number).toBeGreaterThan(destination.bodyBytesPerEvent as number)
   })
