@@ -178,4 +178,10 @@ describe('createReceiver', () => {
     await expect(createReceiver({ dataDir: join(d, 'data'), config: { projects: [] } })).rejects.toThrow(ConfigError)
     await expect(createReceiver({ dataDir: join(d, 'data'), config: testConfig(), integrationsDir: join(d, 'missing') })).rejects.toThrow(/missing/)
   })
+
+  it('refuses an unknown store before the development set-up writes anything', async () => {
+    const dataDir = join(dir(), 'data')
+    await expect(createReceiver({ dataDir, store: 'sqllite' })).rejects.toThrow('unknown store "sqllite": use "sqlite" or a redis:// URL')
+    expect(existsSync(dataDir)).toBe(false)
+  })
 })

@@ -4,7 +4,7 @@
  * app — for the CLI, the demo and tests.
  */
 import type { FastifyInstance } from 'fastify'
-import { openStore } from '../store/open'
+import { openStore, storeKind } from '../store/open'
 import type { SegmentStore } from '../store/types'
 import { buildApp } from './app'
 import { checkRedisPrefixes, type DevCredentials, devSetup, loadConfigFile, parseConfig, type ReceiverConfig } from './config'
@@ -48,16 +48,18 @@ function storeWarnings(store: SegmentStore): readonly string[] {
 
 export async function createReceiver(options: ReceiverOptions = {}): Promise<Receiver> {
   const dataDir = options.dataDir ?? './data'
-  // Integrations and configuration first: a mistake in either stops the start before a store is opened.
+  // The store's name, integrations and configuration first: a mistake in any stops the start before
+  // the development set-up writes credentials or a store is opened.
+  const storeSpec = options.store ?? 'sqlite'
+  const kind = storeKind(storeSpec)
   const integrations = loadIntegrations(options.integrationsDir ? [BUNDLED_INTEGRATIONS_DIR, options.integrationsDir] : [BUNDLED_INTEGRATIONS_DIR])
   let config: ReceiverConfig
   let credentials: DevCredentials | undefined
   if (options.config) config = parseConfig(options.config, 'config option')
   else if (options.configFile) config = loadConfigFile(options.configFile)
   else ({ config, credentials } = devSetup(dataDir))
-  const storeSpec = options.store ?? 'sqlite'
   // On Redis every environment needs its own prefix: refused here, before Redis is contacted.
-  if (/^rediss?:\/\//i.test(storeSpec)) {
+  if (kind === 'redis') {
     checkRedisPrefixes(config, options.config ? 'config option' : (options.configFile ?? 'development set-up'))
   }
 

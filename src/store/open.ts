@@ -9,15 +9,19 @@ import type { SegmentStore } from './types'
 
 export const SQLITE_FILE = 'segments.db'
 
+/** Which store a `--store` value names; throws for anything else, before a file or connection is made. */
+export function storeKind(spec: string): 'sqlite' | 'redis' {
+  if (spec === 'sqlite') return 'sqlite'
+  if (/^rediss?:\/\//i.test(spec)) return 'redis'
+  throw new Error(`unknown store "${spec}": use "sqlite" or a redis:// URL`)
+}
+
 export async function openStore(spec: string, dataDir: string): Promise<SegmentStore> {
-  if (spec === 'sqlite') {
+  if (storeKind(spec) === 'sqlite') {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     const { openSqliteStore } = await import('./sqlite')
     return openSqliteStore({ path: join(dataDir, SQLITE_FILE) })
   }
-  if (/^rediss?:\/\//i.test(spec)) {
-    const { openRedisStore } = await import('./redis')
-    return openRedisStore({ url: spec })
-  }
-  throw new Error(`unknown store "${spec}": use "sqlite" or a redis:// URL`)
+  const { openRedisStore } = await import('./redis')
+  return openRedisStore({ url: spec })
 }
