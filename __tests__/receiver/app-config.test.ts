@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process'
 import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
@@ -129,6 +130,39 @@ describe('development set-up', () => {
     expect(() => devSetup(dataDir)).toThrow(ConfigError)
     expect(() => devSetup(dataDir)).toThrow(file)
   })
+
+  it('gives receivers starting at the same moment on one directory the same credentials', async () => {
+    // Processes, not promises: devSetup is synchronous, so only processes really race. Each one
+    // runs devSetup on fresh directories at agreed instants and prints the token or the error.
+    const base = dir()
+    const rounds = 25
+    const script = `
+      const { devSetup } = require(${JSON.stringify(join(__dirname, '../../src/receiver/config'))})
+      const [start, rounds, base] = [Number(process.argv[1]), Number(process.argv[2]), process.argv[3]]
+      const out = []
+      for (let r = 0; r < rounds; r++) {
+        while (Date.now() < start + r * 25) {}
+        try { out.push(devSetup(base + '/r' + r).credentials.token) } catch (e) { out.push('error: ' + e.message) }
+      }
+      process.stdout.write(JSON.stringify(out))`
+    const start = Date.now() + 8_000
+    const runs = Array.from({ length: 6 }, () =>
+      new Promise<string[]>((resolve, reject) => {
+        execFile(
+          process.execPath,
+          ['-r', 'ts-node/register/transpile-only', '-e', script, String(start), String(rounds), base],
+          { cwd: join(__dirname, '../..'), env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '../../tsconfig.json') } },
+          (error, stdout) => (error ? reject(error) : resolve(JSON.parse(stdout) as string[]))
+        )
+      })
+    )
+    const results = await Promise.all(runs)
+    for (let r = 0; r < rounds; r++) {
+      const tokens = results.map((tokensOfOne) => tokensOfOne[r])
+      expect(tokens.filter((t) => t.startsWith('error:'))).toEqual([])
+      expect(new Set(tokens).size).toBe(1)
+    }
+  }, 60_000)
 })
 
 describe('createReceiver', () => {

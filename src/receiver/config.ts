@@ -5,7 +5,7 @@
  * created once in the data directory and reused on later starts.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Ajv, { type ErrorObject } from 'ajv'
 import { DEFAULT_REDIS_PREFIX } from '../store/types'
@@ -343,14 +343,21 @@ export function devSetup(dataDir: string): { config: ReceiverConfig; credentials
     clientSideId: randomBytes(12).toString('hex'),
     token: `api-${randomUUID()}`
   }
+  // Two receivers starting at once on one directory must end up with one token. The file is written
+  // whole under a name of its own, then linked into place: link() refuses to replace an existing
+  // file (the other receiver won; read its token), and nobody ever reads a half-written file, as
+  // they could between the create and the write of a plain exclusive open.
+  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}`
+  writeFileSync(temporary, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
   try {
-    // `wx`: two receivers starting at once on one directory must not overwrite each other's token.
-    writeFileSync(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
+    linkSync(temporary, path)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     const winner = readCredentials(path)
     if (winner) return { config: devConfig(winner), credentials: winner, created: false }
     throw error
+  } finally {
+    rmSync(temporary, { force: true })
   }
   return { config: devConfig(credentials), credentials, created: true }
 }
