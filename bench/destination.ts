@@ -41,6 +41,8 @@ export interface DestinationSizes {
   steadyWarmupEvents: number
 }
 
+type Runner = 'mapOnly' | 'noNetwork' | 'real'
+
 /** One phase's figures, medians over its rounds. */
 export interface DestinationRates {
   eventsPerSecond: number
@@ -59,6 +61,8 @@ export interface DestinationRates {
   sinkCpuMicrosPerEvent: number
   /** The rest of the machine meanwhile, in cores (busy time minus the runner and the sink): the largest of the rounds. */
   backgroundCores: number
+  /** Every round, for the record: events/s and CPU µs per event of each runner. */
+  rounds: Array<Record<Runner, { eventsPerSecond: number; cpuMicrosPerEvent: number }>>
 }
 
 /** The judged figures are the steady state's; `firstBatches` has the same figures before the long warm-up. */
@@ -239,8 +243,6 @@ async function measure(
   }
 }
 
-type Runner = 'mapOnly' | 'noNetwork' | 'real'
-
 /** `rounds` rounds of every runner over the same batches, rotating which goes first, so a drift in background load favours none. */
 async function measureRounds(
   runners: Record<Runner, Destination<JSONObject>>,
@@ -269,7 +271,16 @@ async function measureRounds(
     noNetworkEventsPerSecond: median(results.map((r) => r.noNetwork.eventsPerSecond)),
     noNetworkCpuMicrosPerEvent: median(results.map((r) => r.noNetwork.cpuMicrosPerEvent)),
     sinkCpuMicrosPerEvent: median(results.map((r) => r.real.sinkCpuMicrosPerEvent)),
-    backgroundCores: Math.max(...results.flatMap((r) => order.map((runner) => r[runner].backgroundCores)))
+    backgroundCores: Math.max(...results.flatMap((r) => order.map((runner) => r[runner].backgroundCores))),
+    rounds: results.map(
+      (r) =>
+        Object.fromEntries(
+          order.map((runner) => [
+            runner,
+            { eventsPerSecond: r[runner].eventsPerSecond, cpuMicrosPerEvent: r[runner].cpuMicrosPerEvent }
+          ])
+        ) as Record<Runner, { eventsPerSecond: number; cpuMicrosPerEvent: number }>
+    )
   }
 }
 
