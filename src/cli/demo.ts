@@ -124,8 +124,8 @@ export async function runDemo(out: { write(text: string): unknown }, options: De
     if (options.keep) print(`Data kept in ${dataDir}`)
     print(
       '',
-      'Next: run `synced-segments serve`, then replay your own export with',
-      '  synced-segments replay FILE.ndjson --base-url http://127.0.0.1:8787 --api-key TOKEN --client-id CLIENT_SIDE_ID',
+      'Next: run `npx synced-segments serve`, then replay your own export with',
+      '  npx synced-segments replay FILE.ndjson --base-url http://127.0.0.1:8787 --api-key TOKEN --client-id CLIENT_SIDE_ID',
       '(serve prints the token and client-side ID; add --dry-run to see the requests without sending them).'
     )
     return allPassed ? 0 : 1
