@@ -96,7 +96,8 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
     if (request.body === undefined) throw new BadRequestError('request body is empty')
 
     const parsed = parseRequest(integration, request.body)
-    if (parsed.cohorts.length > 0) sync.segmentKey = segmentKeyFor(integration.key, parsed.cohorts[0].cohortId)
+    // parseRequest always yields the request-level cohort first (its ID and name are required).
+    sync.segmentKey = segmentKeyFor(integration.key, parsed.cohorts[0].cohortId)
 
     const env = ctx.environmentsByClientSideId.get(parsed.environmentId)
     if (!env) {
@@ -117,9 +118,7 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
       externalLink: cohort.cohortUrl,
       ops: cohort.ops
     }))
-    if (changes.length > 0) {
-      await ctx.store.apply(env, changes, { allowCreate: can(principal, 'createSegment', env.projectKey, env.environmentKey) })
-    }
+    await ctx.store.apply(env, changes, { allowCreate: can(principal, 'createSegment', env.projectKey, env.environmentKey) })
     if (responseBody === undefined) return reply.code(204).send()
     return reply.code(200).type(JSON_TYPE).send(responseBody)
   }
