@@ -96,7 +96,7 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
     if (request.body === undefined) throw new BadRequestError('request body is empty')
 
     const parsed = parseRequest(integration, request.body)
-    // parseRequest always yields the request-level cohort first (its ID and name are required).
+    // parseRequest always yields at least one cohort (the request-level cohort ID and name are required).
     sync.segmentKey = segmentKeyFor(integration.key, parsed.cohorts[0].cohortId)
 
     const env = ctx.environmentsByClientSideId.get(parsed.environmentId)
