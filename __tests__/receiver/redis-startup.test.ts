@@ -16,7 +16,7 @@ import {
   type Receiver
 } from '../../src/receiver/index'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server'
-import { tempDir, testConfig } from './app-helpers'
+import { captureLog, tempDir, testConfig } from './app-helpers'
 
 jest.setTimeout(60_000)
 
@@ -115,19 +115,8 @@ describe('one Redis prefix per environment', () => {
 })
 
 describe('append-only persistence', () => {
-  const output = (): { stream: Writable; text: () => string } => {
-    let text = ''
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        text += chunk.toString()
-        done()
-      }
-    })
-    return { stream, text: () => text }
-  }
-
   async function serveOn(url: string, name: string): Promise<string> {
-    const out = output()
+    const out = captureLog()
     // The development set-up: one environment on the default prefix, unaffected by the prefix rule.
     const receiver = await serve(
       { port: 0, host: '127.0.0.1', data: join(dir, name), store: url },
@@ -135,7 +124,7 @@ describe('append-only persistence', () => {
     )
     receivers.push(receiver)
     expect(receiver.credentials).toBeDefined()
-    return out.text()
+    return out.log()
   }
 
   it('warns at start when Redis runs with appendonly no', async () => {
