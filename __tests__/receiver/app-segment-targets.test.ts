@@ -101,7 +101,7 @@ describe('success', () => {
       projectKey: 'acme',
       envKey: 'production',
       segmentKey: 'custom-response-aud-1',
-      segmentUrl: 'http://localhost:80/acme/production/segments/custom-response-aud-1',
+      segmentUrl: 'http://localhost:80/console/acme/production/segments/custom-response-aud-1',
       status: 'success',
       code: 200
     })
@@ -112,7 +112,7 @@ describe('success', () => {
     const withUrl = makeApp({ integrationsDir, config: testConfig({ publicUrl: 'https://segments.example.com/' }) })
     try {
       const response = await sync(withUrl.app, 'custom-response', audienceBody([{ userId: 'u1', value: true }]))
-      expect(response.json()).toMatchObject({ segmentUrl: 'https://segments.example.com/acme/production/segments/custom-response-aud-1' })
+      expect(response.json()).toMatchObject({ segmentUrl: 'https://segments.example.com/console/acme/production/segments/custom-response-aud-1' })
     } finally {
       await withUrl.close()
     }

@@ -12,6 +12,7 @@ import { can, requireAction } from '../auth'
 import { parseRequest } from '../parse'
 import { renderResponseBody } from '../response-body'
 import { segmentKeyFor } from '../segment-key'
+import { consoleSegmentPath } from '../links'
 import { JSON_TYPE, type ReceiverContext, type SyncState } from './context'
 
 interface SyncRoute {
@@ -50,7 +51,7 @@ export function renderSyncResponse(
   const segmentUrl =
     sync.segmentKey === '' || sync.projectKey === ''
       ? ''
-      : `${origin}/${encodeURIComponent(sync.projectKey)}/${encodeURIComponent(sync.environmentKey)}/segments/${encodeURIComponent(sync.segmentKey)}`
+      : `${origin}${consoleSegmentPath(sync.projectKey, sync.environmentKey, sync.segmentKey)}`
   return renderResponseBody(integration, {
     requestBody: request.body,
     statusCode,
