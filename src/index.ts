@@ -1,7 +1,7 @@
 /** Public API of synced-segments: the destination, the receiver, the stores and the pure parsers. */
 export { destination } from './destination'
 export { buildSyncRequests } from './destination/syncAudience/requests'
-export { resolveEndpoints } from './destination/endpoints'
+export { resolveEndpoints } from './destination/hosts'
 
 export { createReceiver, buildApp } from './receiver'
 export type { Receiver, ReceiverOptions, BuildAppOptions } from './receiver'

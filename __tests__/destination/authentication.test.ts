@@ -63,27 +63,39 @@ describe('testAuthentication', () => {
     )
   })
 
-  it('checks the EU instance on its own hosts', async () => {
-    answer(200, 200, 'https://app.eu.launchdarkly.com', 'https://clientsdk.eu.launchdarkly.com')
-    await expect(destination.testAuthentication({ ...settings, instance: 'eu' })).resolves.toBeUndefined()
-  })
-
-  it('checks the federal instance on its own hosts', async () => {
-    answer(200, 200, 'https://app.launchdarkly.us', 'https://clientsdk.launchdarkly.us')
-    await expect(
-      destination.testAuthentication({ ...settings, instance: 'federal' })
-    ).resolves.toBeUndefined()
-  })
-
   it('checks both against apiBaseUrl when it is set', async () => {
     answer(200, 200, 'https://receiver.example.com', 'https://receiver.example.com')
     await expect(
       destination.testAuthentication({
         ...settings,
-        instance: 'eu',
         apiBaseUrl: 'https://receiver.example.com/'
       })
     ).resolves.toBeUndefined()
+  })
+
+  it('names apiBaseUrl when its host cannot be reached', async () => {
+    nock('https://unreachable.example.com').head(GOALS).replyWithError('connect ECONNREFUSED')
+    nock('https://unreachable.example.com').get('/api/v2/versions').replyWithError('connect ECONNREFUSED')
+    const error = await destination
+      .testAuthentication({ ...settings, apiBaseUrl: 'https://unreachable.example.com' })
+      .catch((e: Error) => e)
+    expect((error as Error).message).toMatch(
+      /apiBaseUrl: could not reach https:\/\/unreachable.example.com\/sdk\/goals\/.*; apiBaseUrl: could not reach/
+    )
+  })
+
+  it('refuses an apiBaseUrl that is a URI but not http(s), before any request', async () => {
+    const error = await destination
+      .testAuthentication({ ...settings, apiBaseUrl: 'ftp://example.com' })
+      .catch((e: Error) => e)
+    expect((error as Error).message).toMatch(/apiBaseUrl must be an absolute http\(s\) URL/)
+  })
+
+  it('rejects an apiBaseUrl that is not a URI in settings validation', async () => {
+    const error = await destination
+      .testAuthentication({ ...settings, apiBaseUrl: 'not a url' })
+      .catch((e: Error) => e)
+    expect((error as Error).message).toMatch(/API base URL must be a valid URI/)
   })
 
   it('rejects settings without a service token before any request', async () => {

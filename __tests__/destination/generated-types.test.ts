@@ -29,7 +29,7 @@ describe('generated types', () => {
 
   it('describe every setting and every field of the action', () => {
     const settings = files['src/destination/generated-types.ts']
-    for (const key of ['apiKey', 'clientId', 'instance', 'apiBaseUrl']) {
+    for (const key of ['apiKey', 'clientId', 'apiBaseUrl']) {
       expect(settings).toMatch(new RegExp(`\\n  ${key}\\??:`))
     }
     const payload = files['src/destination/syncAudience/generated-types.ts']

@@ -12,14 +12,19 @@ function rejection(route: ReturnType<typeof buildSyncRequests>['routes'][number]
   return route.rejected
 }
 
-describe('toCohortName', () => {
+describe("toCohortName: Segment's rule, first character upper-cased and every _ a space", () => {
   it.each([
     ['ld_segment_test', 'Ld segment test'],
+    ['VIP_Users', 'VIP Users'],
+    ['High_Value__Users', 'High Value  Users'],
     ['vip', 'Vip'],
-    ['High_Value__Users', 'High value users'],
     ['order_completed_last_30days', 'Order completed last 30days'],
-    ['___', '___']
-  ])('%s → %s', (key, name) => {
+    ['_leading_and_trailing_', ' leading and trailing '],
+    ['___', '   '],
+    ['élan_vital', 'Élan vital'],
+    ['Mixed Case already', 'Mixed Case already'],
+    ['a-b.c', 'A-b.c']
+  ])('%j → %j', (key, name) => {
     expect(toCohortName(key)).toBe(name)
   })
 })
@@ -100,9 +105,9 @@ describe('buildSyncRequests: one event', () => {
     ['an empty audience key', { segment_audience_key: '' }, /segment_audience_key/],
     ['the reserved kind multi', { context_kind: 'multi' }, /reserved/],
     ['a kind with a space', { context_kind: 'bad kind' }, /invalid/],
-    ['batch_size 0', { batch_size: 0 }, /batch_size must be an integer from 1 to 10000; got 0/],
+    ['batch_size 0', { batch_size: 0 }, /batch_size must be a number from 1 to 10000; got 0/],
     ['batch_size 10001', { batch_size: 10001 }, /got 10001/],
-    ['batch_size 2.5', { batch_size: 2.5 }, /got 2.5/],
+    ['batch_size 0.5', { batch_size: 0.5 }, /got 0.5/],
     ['a context key over 1024 characters', { segment_user_id: 'x'.repeat(1025) }, /longer than 1024/]
   ])('rejects %s', (_label, overrides, message) => {
     const plan = buildSyncRequests([payload(overrides)], options)
@@ -127,7 +132,9 @@ describe('buildSyncRequests: context key priority', () => {
     ['user_id_then_email', { ...ids, segment_user_id: undefined }, 'e@example.com'],
     ['user_id_then_email', { ...ids, segment_user_id: '' }, 'e@example.com'],
     ['user_id_then_anonymousId', { ...ids, segment_user_id: undefined }, 'anon'],
-    ['user_id_then_email_then_anonymousId', { ...ids, segment_user_id: '  ' }, 'e@example.com'],
+    ['user_id_then_email_then_anonymousId', { ...ids, segment_user_id: '' }, 'e@example.com'],
+    // As Segment's destination: only '' counts as no identifier, a blank key is a key.
+    ['user_id_only', { ...ids, segment_user_id: '  ' }, '  '],
     ['user_id_then_email_then_anonymousId', { segment_anonymous_id: 'anon' }, 'anon'],
     ['email_only', ids, 'e@example.com']
   ] as const)('%s with %j → %s', (priority, identifiers, key) => {
@@ -214,6 +221,14 @@ describe('buildSyncRequests: batches', () => {
       ['u6']
     ])
     expect(plan.routes.map((r) => ('request' in r ? r.request : r.rejected))).toEqual([0, 0, 0, 1, 1, 1, 2])
+  })
+
+  it('rounds a fractional batch_size down (the field is a number, so that its limits are enforced)', () => {
+    const payloads = Array.from({ length: 5 }, (_, i) =>
+      payload({ segment_user_id: `u${i}`, batch_size: 2.9 })
+    )
+    const plan = buildSyncRequests(payloads, options)
+    expect(plan.requests.map((r) => r.batch.length)).toEqual([2, 2, 1])
   })
 
   it('lets the last event per (kind, audience, context key) win; earlier ones route to it', () => {

@@ -15,13 +15,12 @@ import {
   type CapturedRequest
 } from './helpers'
 import { useNock } from './nock'
-import { version } from '../../package.json'
 
 const destination = new Destination(definition)
 
 useNock()
 
-/** Answers 204 to every POST and records it; the version in User-Agent is masked so releases don't churn snapshots. */
+/** Answers 204 to every POST and records it. */
 function recordRequests(): CapturedRequest[] {
   const captured: CapturedRequest[] = []
   nock(API)
@@ -30,7 +29,6 @@ function recordRequests(): CapturedRequest[] {
     .reply(function (uri, body) {
       const headers = stableHeaders(this.req.headers)
       expect(headers['user-agent']).toBe(USER_AGENT)
-      headers['user-agent'] = headers['user-agent'].replace(version, '<version>')
       captured.push({ method: 'POST', path: uri, headers, body })
       return [204]
     })

@@ -1,4 +1,4 @@
-import { SEGMENT_AUDIENCES_PATH } from '../../src/destination/endpoints'
+import { SEGMENT_AUDIENCES_PATH } from '../../src/destination/constants'
 import { replayEvents, type ReplayRequest } from '../../src/replay'
 import { startRecorder, type Recorder } from './http-recorder'
 import { BETA_TESTERS, identify, page, POWER_USERS, records, track } from './events'
@@ -180,15 +180,15 @@ describe('replayEvents', () => {
       expect(recorder.received.map((r) => r.body)).toEqual(requests.map((r) => r.body))
     })
 
-    it("reports the instance's URL when no base URL is given", async () => {
+    it("reports LaunchDarkly's URL when no base URL is given", async () => {
       const requests: ReplayRequest[] = []
       await replayEvents(records([identify('ada', POWER_USERS, true)]), {
-        settings: { apiKey: 'k', clientId: 'c', instance: 'eu' },
+        settings: { apiKey: 'k', clientId: 'c' },
         batchSize: 10,
         dryRun: true,
         onRequest: (r) => requests.push(r)
       })
-      expect(requests.map((r) => r.url)).toEqual([`https://app.eu.launchdarkly.com${SEGMENT_AUDIENCES_PATH}`])
+      expect(requests.map((r) => r.url)).toEqual([`https://app.launchdarkly.com${SEGMENT_AUDIENCES_PATH}`])
     })
   })
 })

@@ -1,20 +1,16 @@
-// Generated file. DO NOT MODIFY IT BY HAND: edit the field definitions and run `npm run generate-types`.
+// Generated file. DO NOT MODIFY IT BY HAND.
 
 export interface Settings {
   /**
-   * A LaunchDarkly service token allowed the createSegment and updateIncluded role actions. We recommend a token dedicated to this destination.
+   * We recommend creating a dedicated [LaunchDarkly service token](https://docs.launchdarkly.com/home/account-security/api-access-tokens#service-tokens) for this destination. The service token must have the ability to perform the `createSegment` and `updateIncluded` [role actions](https://docs.launchdarkly.com/home/members/role-actions#segment-actions).
    */
   apiKey: string
   /**
-   * The client-side ID of the environment to sync segments into, from the LaunchDarkly Account settings page of your project.
+   * Copy the [client-side ID](https://app.launchdarkly.com/settings/projects) of the environment for your segment. You can find this in the LaunchDarkly **Account settings** page for your project.
    */
   clientId: string
   /**
-   * The LaunchDarkly instance that hosts your account.
-   */
-  instance?: 'us' | 'eu' | 'federal'
-  /**
-   * Optional absolute http(s) URL that replaces the instance for every request, for example a local synced-segments receiver.
+   * Optional. An absolute http(s) URL that replaces LaunchDarkly for every request, for example a self-hosted synced-segments receiver. The service token is sent to this host: set it only to a server you trust. Leave it empty to send to LaunchDarkly.
    */
   apiBaseUrl?: string
 }

@@ -5,7 +5,7 @@
  */
 import { Destination, type DestinationDefinition, type JSONObject, type SegmentEvent } from '@segment/actions-core'
 import defaultDestination from '../destination'
-import { resolveEndpoints } from '../destination/endpoints'
+import { resolveEndpoints } from '../destination/hosts'
 import { startSink } from './sink'
 import {
   emptySummary,
@@ -25,7 +25,6 @@ export interface ReplaySettings {
   apiKey: string
   clientId: string
   apiBaseUrl?: string
-  instance?: 'us' | 'eu' | 'federal'
 }
 
 export interface ReplayProgress {

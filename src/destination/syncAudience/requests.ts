@@ -62,14 +62,14 @@ export interface PlanOptions {
   clientId: string
 }
 
-/** `ld_segment_test` → `Ld segment test`: Engage keys are snake_case, LaunchDarkly shows names. */
+/**
+ * The segment name Segment's own destination gives an audience: the first character upper-cased and
+ * every `_` a space, nothing else (`VIP_Users` → `VIP Users`, `ld_segment_test` → `Ld segment test`).
+ * LaunchDarkly renames the segment on every sync, so any other rule would rename a migrating
+ * workspace's segments.
+ */
 export function toCohortName(audienceKey: string): string {
-  const words = audienceKey
-    .replace(/[_\s]+/g, ' ')
-    .trim()
-    .toLowerCase()
-  if (!words) return audienceKey
-  return words.charAt(0).toUpperCase() + words.slice(1)
+  return (audienceKey.charAt(0).toUpperCase() + audienceKey.slice(1)).split('_').join(' ')
 }
 
 /** LaunchDarkly's rule for a context kind; `kind` and `multi` are reserved. */
@@ -82,8 +82,9 @@ export function contextKindProblem(kind: unknown): string | undefined {
   return undefined
 }
 
+/** As Segment's destination reads an identifier: any string but ''. */
 function nonEmptyString(value: unknown): value is string {
-  return typeof value === 'string' && value.trim() !== ''
+  return typeof value === 'string' && value !== ''
 }
 
 function describeValue(value: unknown): string {
@@ -118,12 +119,13 @@ function pickContextKey(payload: Payload): { key: string } | { problem: string }
   }
 }
 
+/** The field is a number (so that the schema enforces its limits): a fraction rounds down. */
 function batchSizeOf(payload: Payload): number | string {
   const size = payload.batch_size ?? DEFAULT_BATCH_SIZE
-  if (!Number.isInteger(size) || size < MIN_BATCH_SIZE || size > MAX_BATCH_SIZE) {
-    return `batch_size must be an integer from ${MIN_BATCH_SIZE} to ${MAX_BATCH_SIZE}; got ${JSON.stringify(size)}`
+  if (!(size >= MIN_BATCH_SIZE && size <= MAX_BATCH_SIZE)) {
+    return `batch_size must be a number from ${MIN_BATCH_SIZE} to ${MAX_BATCH_SIZE}; got ${JSON.stringify(size)}`
   }
-  return size
+  return Math.floor(size)
 }
 
 interface Accepted {
