@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { SYNC_AUDIENCE_FIELD_KEYS } from './helpers'
 
 const ROOT = join(__dirname, '..', '..')
 
@@ -27,26 +28,32 @@ describe('generated types', () => {
     }
   })
 
+  it("are made as action-destinations' generate:types makes them: its banner, choices typed as plain strings", () => {
+    for (const content of Object.values(files)) {
+      expect(content.startsWith('// Generated file. DO NOT MODIFY IT BY HAND.\n\nexport interface ')).toBe(
+        true
+      )
+    }
+    const payload = files['src/destination/syncAudience/generated-types.ts']
+    // That generator drops `enum`, so a field with choices is a string, not a union of them.
+    for (const line of [
+      'segment_computation_action: string',
+      'context_key: string',
+      'audience_action?: string',
+      'batch_size?: number',
+      'traits_or_props: {\n    [k: string]: unknown\n  }'
+    ]) {
+      expect(payload).toContain(`\n  ${line}\n`)
+    }
+  })
+
   it('describe every setting and every field of the action', () => {
     const settings = files['src/destination/generated-types.ts']
     for (const key of ['apiKey', 'clientId', 'apiBaseUrl']) {
       expect(settings).toMatch(new RegExp(`\\n  ${key}\\??:`))
     }
     const payload = files['src/destination/syncAudience/generated-types.ts']
-    for (const key of [
-      'segment_audience_id',
-      'segment_audience_key',
-      'segment_computation_action',
-      'context_kind',
-      'segment_user_id',
-      'segment_anonymous_id',
-      'user_email',
-      'context_key',
-      'traits_or_props',
-      'enable_batching',
-      'audience_action',
-      'batch_size'
-    ]) {
+    for (const key of SYNC_AUDIENCE_FIELD_KEYS) {
       expect(payload).toMatch(new RegExp(`\\n  ${key}\\??:`))
     }
   })

@@ -10,6 +10,22 @@ export const TARGET_PATH = '/api/v2/segment-targets/segment-audiences'
 
 export const settings: Settings = { apiKey: 'api-test-token', clientId: 'client-side-id-123' }
 
+/** The syncAudience field keys: Segment's, in its order, then our batch_size. */
+export const SYNC_AUDIENCE_FIELD_KEYS = [
+  'segment_audience_id',
+  'segment_audience_key',
+  'segment_computation_action',
+  'context_kind',
+  'segment_user_id',
+  'segment_anonymous_id',
+  'user_email',
+  'context_key',
+  'traits_or_props',
+  'enable_batching',
+  'audience_action',
+  'batch_size'
+]
+
 const preset = destination.presets?.[0]
 if (!preset || preset.type !== 'automatic') throw new Error('the destination must have one automatic preset')
 export const presetSubscription: Subscription = preset

@@ -8,8 +8,15 @@ import type { SegmentAudiencesBody } from '../../src/destination/syncAudience/re
 
 export interface LocalReceiver {
   baseUrl: string
-  /** Every segment-audiences request, in arrival order. */
-  received: Array<{ headers: IncomingHttpHeaders; body: SegmentAudiencesBody }>
+  /** Every segment-audiences request, in arrival order; raw: the header lines and body as sent. */
+  received: Array<{
+    headers: IncomingHttpHeaders
+    body: SegmentAudiencesBody
+    rawHeaders: string[]
+    rawBody: string
+  }>
+  /** Every client-side-ID and token check, in arrival order. */
+  checks: Array<{ method: string; path: string; rawHeaders: string[] }>
   /** `<contextKind>/<cohortId>` → included context keys. */
   segments: Map<string, Set<string>>
   peakInFlight: () => number
@@ -24,6 +31,7 @@ export async function startLocalReceiver(options: {
   delayMs?: number
 }): Promise<LocalReceiver> {
   const received: LocalReceiver['received'] = []
+  const checks: LocalReceiver['checks'] = []
   const segments = new Map<string, Set<string>>()
   const failures = new Map<string, { status: number; code: string; message: string }>()
   let inFlight = 0
@@ -35,6 +43,9 @@ export async function startLocalReceiver(options: {
       res.end(body ? JSON.stringify(body) : undefined)
     }
     const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname.startsWith('/sdk/goals/') || url.pathname === '/api/v2/versions') {
+      checks.push({ method: req.method ?? '', path: url.pathname, rawHeaders: req.rawHeaders })
+    }
     if ((req.method === 'HEAD' || req.method === 'GET') && url.pathname.startsWith('/sdk/goals/')) {
       return answer(
         decodeURIComponent(url.pathname.slice('/sdk/goals/'.length)) === options.clientId ? 200 : 404
@@ -56,8 +67,9 @@ export async function startLocalReceiver(options: {
           if (req.headers.authorization !== options.token) {
             return answer(403, { code: 'forbidden', message: 'Invalid access token' })
           }
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as SegmentAudiencesBody
-          received.push({ headers: req.headers, body })
+          const rawBody = Buffer.concat(chunks).toString('utf8')
+          const body = JSON.parse(rawBody) as SegmentAudiencesBody
+          received.push({ headers: req.headers, body, rawHeaders: req.rawHeaders, rawBody })
           if (body.environmentId !== options.clientId) {
             return answer(400, {
               code: 'invalid_request',
@@ -86,6 +98,7 @@ export async function startLocalReceiver(options: {
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     received,
+    checks,
     segments,
     peakInFlight: () => peak,
     failCohort: (cohortId, status, code, message) => failures.set(cohortId, { status, code, message }),
