@@ -46,6 +46,12 @@ describe("the definition, field for field as Segment's", () => {
     expect(settings.apiBaseUrl.description).toMatch(/service token is sent to this host/)
   })
 
+  it('validates settings saved with the instance setting of earlier versions, which it ignores', async () => {
+    const destination = new Destination(definition)
+    const saved = { apiKey: 'k', clientId: 'c', instance: 'eu' } as unknown as Settings
+    expect(() => destination.validateSettings(saved)).not.toThrow()
+  })
+
   it("keeps Segment's field keys, in its order, with batch_size added at the end", () => {
     expect(Object.keys(fields)).toEqual(SYNC_AUDIENCE_FIELD_KEYS)
   })
