@@ -46,7 +46,7 @@ export const destination: DestinationDefinition<Settings> = {
   },
 
   extendRequest({ settings }) {
-    // Segment's destination sends these four, in this order.
+    // The four headers Segment's destination sends, with the same values.
     return {
       headers: {
         'User-Agent': USER_AGENT,
