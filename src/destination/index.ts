@@ -9,6 +9,7 @@ import {
 import { resolveEndpoints } from './endpoints'
 import type { Settings } from './generated-types'
 import syncAudience from './syncAudience'
+import syncWarehouseAudience from './syncWarehouseAudience'
 
 /** LaunchDarkly REST API version this destination is written against. */
 export const LD_API_VERSION = '20240415'
@@ -130,7 +131,8 @@ export const destination: DestinationDefinition<Settings> = {
   ],
 
   actions: {
-    syncAudience
+    syncAudience,
+    syncWarehouseAudience
   }
 }
 
