@@ -1,5 +1,8 @@
 /** nock set-up shared by the destination tests that answer with interceptors (kept apart from helpers.ts, which tests on real sockets import). */
 import nock from 'nock'
+import { USER_AGENT } from '../../src/destination'
+import { version } from '../../package.json'
+import { API, stableHeaders, TARGET_PATH, type CapturedRequest } from './helpers'
 
 /**
  * nock for the test file that calls it (at its top level): no connection leaves the machine except
@@ -20,4 +23,23 @@ export function useNock({ allowHost, requireAllUsed = false }: { allowHost?: str
     nock.enableNetConnect()
     nock.restore()
   })
+}
+
+/**
+ * Answers 204 to every segment-audiences POST (until the test ends) and records it; the version in
+ * User-Agent is masked so releases don't churn snapshots.
+ */
+export function recordSegmentAudiences(): CapturedRequest[] {
+  const captured: CapturedRequest[] = []
+  nock(API)
+    .persist()
+    .post(TARGET_PATH)
+    .reply(function (uri, body) {
+      const headers = stableHeaders(this.req.headers)
+      expect(headers['user-agent']).toBe(USER_AGENT)
+      headers['user-agent'] = headers['user-agent'].replace(version, '<version>')
+      captured.push({ method: 'POST', path: uri, headers, body })
+      return [204]
+    })
+  return captured
 }
