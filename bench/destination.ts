@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process'
 import { get } from 'node:http'
 import { join } from 'node:path'
 import {
+  defaultValues,
   Destination,
   type DestinationDefinition,
   type JSONObject,
@@ -116,48 +117,110 @@ export function engageEvents(count: number, offset = 0): SegmentEvent[] {
   })
 }
 
-/** The definition with a syncAudience that maps and validates like the real one, then does nothing. */
-export function mapOnly(definition: DestinationDefinition<JSONObject>): DestinationDefinition<JSONObject> {
-  const action = definition.actions.syncAudience
-  return {
-    ...definition,
-    actions: {
-      ...definition.actions,
-      syncAudience: { ...action, perform: () => undefined, performBatch: () => undefined }
+/**
+ * Reverse ETL rows of a model with two cohorts, mirrored: 80 % new, 10 % updated, 10 % deleted,
+ * distinct keys, one context kind (as the Engage events: one request per batch).
+ */
+export function warehouseRows(count: number, offset = 0): SegmentEvent[] {
+  return Array.from({ length: count }, (_, k) => {
+    const i = offset + k
+    const change = i % 10
+    const cohort = i % 2 === 0 ? 'bench_users' : 'bench_trials'
+    return {
+      messageId: `retl_bench_${i}`,
+      timestamp: '2026-11-21T12:00:00.000Z',
+      type: 'track',
+      event: change === 8 ? 'updated' : change === 9 ? 'deleted' : 'new',
+      properties: {
+        cohort_id: cohort.replace('_', '-'),
+        cohort_name: cohort,
+        context_key: `user-${i}`,
+        plan: i % 3 === 0 ? 'pro' : 'free'
+      }
+    }
+  })
+}
+
+type Subscription = { name?: string; partnerAction: string; subscribe: string; mapping: JSONObject }
+
+/** What one destination run measures: an action, the events it gets and the subscription that routes them. */
+export interface DestinationWorkload {
+  action: string
+  events: (count: number, offset: number) => SegmentEvent[]
+  subscription: (definition: DestinationDefinition<JSONObject>) => Subscription
+}
+
+/** Engage audience events through the preset (SPEC §E). */
+export const ENGAGE_WORKLOAD: DestinationWorkload = {
+  action: 'syncAudience',
+  events: engageEvents,
+  subscription(definition) {
+    const preset = definition.presets?.find((p) => p.type === 'automatic')
+    if (!preset || preset.type !== 'automatic') throw new Error('the destination has no automatic preset')
+    return {
+      name: preset.name,
+      partnerAction: preset.partnerAction,
+      subscribe: preset.subscribe,
+      mapping: preset.mapping as JSONObject
     }
   }
 }
 
-/** The definition with the real syncAudience, whose requests are answered 204 without being sent. */
-export function noNetwork(definition: DestinationDefinition<JSONObject>): DestinationDefinition<JSONObject> {
-  const action = definition.actions.syncAudience
+/** Warehouse rows through syncWarehouseAudience's own subscription and default mapping, mirror mode (SPEC §E2). */
+export const WAREHOUSE_WORKLOAD: DestinationWorkload = {
+  action: 'syncWarehouseAudience',
+  events: warehouseRows,
+  subscription(definition) {
+    const action = definition.actions.syncWarehouseAudience
+    return {
+      name: action.title,
+      partnerAction: 'syncWarehouseAudience',
+      subscribe: action.defaultSubscription ?? 'type = "track"',
+      // Where Segment's platform puts the sync mode.
+      mapping: { ...defaultValues(action.fields), __segment_internal_sync_mode: 'mirror' } as JSONObject
+    }
+  }
+}
+
+/** The definition with an action that maps and validates like the real one, then does nothing. */
+export function mapOnly(
+  definition: DestinationDefinition<JSONObject>,
+  slug = ENGAGE_WORKLOAD.action
+): DestinationDefinition<JSONObject> {
+  const action = definition.actions[slug]
+  return {
+    ...definition,
+    actions: {
+      ...definition.actions,
+      [slug]: { ...action, perform: () => undefined, performBatch: () => undefined }
+    }
+  }
+}
+
+/** The definition with the real action, whose requests are answered 204 without being sent. */
+export function noNetwork(
+  definition: DestinationDefinition<JSONObject>,
+  slug = ENGAGE_WORKLOAD.action
+): DestinationDefinition<JSONObject> {
+  const action = definition.actions[slug]
   const performBatch = action.performBatch
-  if (!performBatch) throw new Error('syncAudience has no performBatch')
+  if (!performBatch) throw new Error(`${slug} has no performBatch`)
   const answer204 = (async () => ({ status: 204, data: null, content: '' })) as unknown as RequestClient
   return {
     ...definition,
     actions: {
       ...definition.actions,
-      syncAudience: { ...action, performBatch: (_request, data) => performBatch(answer204, data) }
+      [slug]: { ...action, performBatch: (_request, data) => performBatch(answer204, data) }
     }
   }
 }
 
-function runnerSettings(definition: DestinationDefinition<JSONObject>, apiBaseUrl: string): JSONObject {
-  const preset = definition.presets?.find((p) => p.type === 'automatic')
-  if (!preset || preset.type !== 'automatic') throw new Error('the destination has no automatic preset')
+function runnerSettings(subscription: Subscription, apiBaseUrl: string): JSONObject {
   return {
     apiKey: 'api-bench-token',
     clientId: 'bench-client-id',
     apiBaseUrl,
-    subscriptions: [
-      {
-        name: preset.name,
-        partnerAction: preset.partnerAction,
-        subscribe: preset.subscribe,
-        mapping: preset.mapping
-      }
-    ]
+    subscriptions: [subscription]
   } as unknown as JSONObject
 }
 
@@ -286,17 +349,18 @@ async function measureRounds(
 
 export async function benchDestination(
   code: CodeUnderTest,
-  sizes: DestinationSizes
+  sizes: DestinationSizes,
+  workload: DestinationWorkload = ENGAGE_WORKLOAD
 ): Promise<DestinationFigures> {
   const definition = code.api.destination as unknown as DestinationDefinition<JSONObject>
   const batches = Array.from({ length: sizes.batchesPerRound }, (_, b) =>
-    engageEvents(sizes.batchEvents, b * sizes.batchEvents)
+    workload.events(sizes.batchEvents, b * sizes.batchEvents)
   )
   const warmup = batches.slice(0, Math.min(sizes.warmupBatches, batches.length))
 
   // Other users, distinct from the measured batches' (a runner sees no user twice in a warm-up).
   const small = Array.from({ length: sizes.steadyWarmupBatches }, (_, b) =>
-    engageEvents(
+    workload.events(
       sizes.steadyWarmupEvents,
       (sizes.batchesPerRound + 1) * sizes.batchEvents + b * sizes.steadyWarmupEvents
     )
@@ -304,10 +368,10 @@ export async function benchDestination(
 
   const sink = await startSinkProcess()
   try {
-    const settings = runnerSettings(definition, sink.url)
+    const settings = runnerSettings(workload.subscription(definition), sink.url)
     const runners: Record<Runner, Destination<JSONObject>> = {
-      mapOnly: new Destination(mapOnly(definition)),
-      noNetwork: new Destination(noNetwork(definition)),
+      mapOnly: new Destination(mapOnly(definition, workload.action)),
+      noNetwork: new Destination(noNetwork(definition, workload.action)),
       real: new Destination(definition)
     }
     const order = Object.keys(runners) as Runner[]

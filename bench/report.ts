@@ -42,6 +42,8 @@ export interface BenchResult {
   /** Every repeat, for the record. */
   receiverRepeats: ReceiverRun[][]
   destination: DestinationFigures
+  /** The same for syncWarehouseAudience and Reverse ETL rows (SPEC §E2). */
+  warehouseDestination?: DestinationFigures
   bigSegment: BigSegmentFigures
   targets: Target[]
 }
@@ -113,6 +115,17 @@ export function judgeTargets(
     big.peakRssBytes < 250 * MB
   )
   return targets
+}
+
+/** SPEC §E2: syncWarehouseAudience at the share of the map-only rate asked of syncAudience. */
+export function judgeWarehouseDestination(warehouse: DestinationFigures): Target {
+  return {
+    name: 'syncWarehouseAudience: share of map-only rate (steady state)',
+    goal: '≥ 90 %',
+    actual: warehouse.shareOfMapOnly * 100,
+    unit: '%',
+    pass: warehouse.shareOfMapOnly >= 0.9
+  }
 }
 
 function int(value: number): string {
@@ -203,7 +216,7 @@ export function formatResult(result: BenchResult): string {
       ])
     ),
     '',
-    "Destination: Destination.onBatch, preset mapping, 204 sink in another process; medians of each phase's rounds",
+    "Destination: Destination.onBatch, preset mapping (syncWarehouseAudience: its default mapping, mirror), 204 sink in another process; medians of each phase's rounds",
     table(
       [
         'phase',
@@ -216,19 +229,26 @@ export function formatResult(result: BenchResult): string {
         'sink CPU µs/event',
         'other load'
       ],
-      [['first batches', d.firstBatches] as const, [`steady state (judged)`, d] as const].map(
-        ([phase, r]) => [
-          phase,
-          int(r.eventsPerSecond),
-          int(r.mapOnlyEventsPerSecond),
-          pct(r.shareOfMapOnly),
-          pct(r.cpuShareOfMapOnly),
-          int(r.noNetworkEventsPerSecond),
-          `${fixed(r.mapOnlyCpuMicrosPerEvent, 2)} / ${fixed(r.noNetworkCpuMicrosPerEvent, 2)} / ${fixed(r.cpuMicrosPerEvent, 2)}`,
-          fixed(r.sinkCpuMicrosPerEvent, 2),
-          `${fixed(r.backgroundCores, 2)} cores`
-        ]
-      )
+      [
+        ['first batches', d.firstBatches] as const,
+        [`steady state (judged)`, d] as const,
+        ...(result.warehouseDestination
+          ? ([
+              ['syncWarehouseAudience: first batches', result.warehouseDestination.firstBatches],
+              ['syncWarehouseAudience: steady state (judged)', result.warehouseDestination]
+            ] as const)
+          : [])
+      ].map(([phase, r]) => [
+        phase,
+        int(r.eventsPerSecond),
+        int(r.mapOnlyEventsPerSecond),
+        pct(r.shareOfMapOnly),
+        pct(r.cpuShareOfMapOnly),
+        int(r.noNetworkEventsPerSecond),
+        `${fixed(r.mapOnlyCpuMicrosPerEvent, 2)} / ${fixed(r.noNetworkCpuMicrosPerEvent, 2)} / ${fixed(r.cpuMicrosPerEvent, 2)}`,
+        fixed(r.sinkCpuMicrosPerEvent, 2),
+        `${fixed(r.backgroundCores, 2)} cores`
+      ])
     ),
     `requests per 1000 events ${fixed(d.requestsPerThousandEvents, 1)}, bytes/event on the wire ${fixed(d.wireBytesPerEvent, 1)}, body bytes/event ${fixed(d.bodyBytesPerEvent, 1)}`,
     '',

@@ -18,9 +18,15 @@ import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchBigSegment, type BigSegmentSizes } from './big-segment'
 import { loadCode, type CodeSource } from './code'
-import { benchDestination, type DestinationSizes } from './destination'
+import { benchDestination, WAREHOUSE_WORKLOAD, type DestinationSizes } from './destination'
 import { benchReceiver, type ReceiverRun, type ReceiverSizes } from './receiver'
-import { describeMachine, formatResult, judgeTargets, type BenchResult } from './report'
+import {
+  describeMachine,
+  formatResult,
+  judgeTargets,
+  judgeWarehouseDestination,
+  type BenchResult
+} from './report'
 import { quietGate } from './quiet'
 import { median } from './stats'
 import { STORE_KINDS } from './stores'
@@ -145,6 +151,13 @@ async function main(): Promise<void> {
   )
 
   await quiet.wait()
+  const warehouseDestination = await benchDestination(code, sizes.destination, WAREHOUSE_WORKLOAD)
+  progress(
+    `destination syncWarehouseAudience: ${Math.round(warehouseDestination.eventsPerSecond).toLocaleString('en')} events/s, ` +
+      `${Math.round(warehouseDestination.shareOfMapOnly * 100)} % of map-only`
+  )
+
+  await quiet.wait()
   const bigSegment = await benchBigSegment(code, sizes.bigSegment)
   progress(
     `big segment: ${bigSegment.members.toLocaleString('en')} members loaded in ${bigSegment.loadSeconds.toFixed(2)} s`
@@ -161,8 +174,12 @@ async function main(): Promise<void> {
     receiver,
     receiverRepeats: repeats,
     destination,
+    warehouseDestination,
     bigSegment,
-    targets: judgeTargets(receiver, destination, bigSegment)
+    targets: [
+      ...judgeTargets(receiver, destination, bigSegment),
+      judgeWarehouseDestination(warehouseDestination)
+    ]
   }
   mkdirSync(dirname(out), { recursive: true })
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)

@@ -21,7 +21,8 @@ describe('generated types', () => {
   it('are up to date with the field definitions (run `npm run generate-types` when this fails)', () => {
     expect(Object.keys(files).sort()).toEqual([
       'src/destination/generated-types.ts',
-      'src/destination/syncAudience/generated-types.ts'
+      'src/destination/syncAudience/generated-types.ts',
+      'src/destination/syncWarehouseAudience/generated-types.ts'
     ])
     for (const [path, content] of Object.entries(files)) {
       expect({ path, content: readFileSync(join(ROOT, path), 'utf8') }).toEqual({ path, content })
@@ -54,6 +55,21 @@ describe('generated types', () => {
     }
     const payload = files['src/destination/syncAudience/generated-types.ts']
     for (const key of SYNC_AUDIENCE_FIELD_KEYS) {
+      expect(payload).toMatch(new RegExp(`\\n  ${key}\\??:`))
+    }
+  })
+
+  it('describe every field of the warehouse action', () => {
+    const payload = files['src/destination/syncWarehouseAudience/generated-types.ts']
+    for (const key of [
+      'cohort_id',
+      'cohort_name',
+      'context_key',
+      'context_kind',
+      'retl_event_name',
+      'enable_batching',
+      'batch_size'
+    ]) {
       expect(payload).toMatch(new RegExp(`\\n  ${key}\\??:`))
     }
   })

@@ -1,4 +1,6 @@
 /** Shared fixtures for the destination tests: Engage-shaped events, settings, preset subscription. */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { JSONObject, SegmentEvent, Subscription } from '@segment/actions-core'
 import destination from '../../src/destination'
 import type { Settings } from '../../src/destination/generated-types'
@@ -135,3 +137,23 @@ export function stableHeaders(raw: Record<string, string | string[] | undefined>
   }
   return Object.fromEntries(Object.entries(headers).sort(([a], [b]) => a.localeCompare(b)))
 }
+
+/** A local URL nothing listens on, so connecting fails at once with ECONNREFUSED. */
+export async function refusingBaseUrl(): Promise<string> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return `http://127.0.0.1:${port}`
+}
+
+/** Error answers a request can get, `[status, code, message]`, for the per-event outcome tables. */
+export const FAILED_REQUEST_ANSWERS: Array<[number, string, string]> = [
+  [400, 'invalid_request', 'environment not found for client-side ID'],
+  [401, 'unauthorized', 'Invalid access token'],
+  [403, 'forbidden', 'token may not write this environment'],
+  [404, 'not_found', 'Unknown integration'],
+  [409, 'conflict', 'segment has another context kind'],
+  [429, 'rate_limited', 'slow down'],
+  [500, 'internal', 'boom']
+]

@@ -1,5 +1,7 @@
 /** nock set-up shared by the destination tests that answer with interceptors (kept apart from helpers.ts, which tests on real sockets import). */
 import nock from 'nock'
+import { USER_AGENT } from '../../src/destination'
+import { API, stableHeaders, TARGET_PATH, type CapturedRequest } from './helpers'
 
 /**
  * nock for the test file that calls it (at its top level): no connection leaves the machine except
@@ -20,4 +22,22 @@ export function useNock({ allowHost, requireAllUsed = false }: { allowHost?: str
     nock.enableNetConnect()
     nock.restore()
   })
+}
+
+/**
+ * Answers 204 to every segment-audiences POST (until the test ends) and records it, checking that
+ * each carries Segment's User-Agent.
+ */
+export function recordSegmentAudiences(): CapturedRequest[] {
+  const captured: CapturedRequest[] = []
+  nock(API)
+    .persist()
+    .post(TARGET_PATH)
+    .reply(function (uri, body) {
+      const headers = stableHeaders(this.req.headers)
+      expect(headers['user-agent']).toBe(USER_AGENT)
+      captured.push({ method: 'POST', path: uri, headers, body })
+      return [204]
+    })
+  return captured
 }

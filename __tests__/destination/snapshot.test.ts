@@ -2,42 +2,18 @@
  * Snapshots of exactly what goes over the wire (body and headers) for the three shapes of traffic
  * Engage produces. Review the .snap file on every change: it is the contract with the receiver.
  */
-import nock from 'nock'
 import { Destination, type SegmentEvent } from '@segment/actions-core'
-import definition, { USER_AGENT } from '../../src/destination'
-import {
-  API,
-  identifyEvent,
-  runnerSettings,
-  stableHeaders,
-  TARGET_PATH,
-  trackEvent,
-  type CapturedRequest
-} from './helpers'
-import { useNock } from './nock'
+import definition from '../../src/destination'
+import { identifyEvent, runnerSettings, trackEvent, type CapturedRequest } from './helpers'
+import { recordSegmentAudiences, useNock } from './nock'
 
 const destination = new Destination(definition)
 
 useNock()
 
-/** Answers 204 to every POST and records it. */
-function recordRequests(): CapturedRequest[] {
-  const captured: CapturedRequest[] = []
-  nock(API)
-    .post(TARGET_PATH)
-    .times(10)
-    .reply(function (uri, body) {
-      const headers = stableHeaders(this.req.headers)
-      expect(headers['user-agent']).toBe(USER_AGENT)
-      captured.push({ method: 'POST', path: uri, headers, body })
-      return [204]
-    })
-  return captured
-}
-
 /** One event through `onEvent` (the perform path), as Segment sends it without batching. */
 async function sendOne(event: SegmentEvent): Promise<CapturedRequest[]> {
-  const captured = recordRequests()
+  const captured = recordSegmentAudiences()
   await destination.onEvent(event, runnerSettings())
   return captured
 }
@@ -67,7 +43,7 @@ describe('outgoing requests', () => {
       trackEvent({ userId: 'user-1', value: false, messageId: 'm5' }),
       trackEvent({ ...vip, userId: 'user-4', value: false, messageId: 'm6' })
     ]
-    const captured = recordRequests()
+    const captured = recordSegmentAudiences()
     const [result] = await destination.onBatch(
       events,
       runnerSettings(

@@ -1,5 +1,3 @@
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import nock from 'nock'
 import {
   createRequestClient,
@@ -13,7 +11,17 @@ import {
 } from '@segment/actions-core'
 import definition from '../../src/destination'
 import syncAudience from '../../src/destination/syncAudience'
-import { API, identifyEvent, payload, runnerSettings, settings, TARGET_PATH, trackEvent } from './helpers'
+import {
+  API,
+  FAILED_REQUEST_ANSWERS,
+  identifyEvent,
+  payload,
+  refusingBaseUrl,
+  runnerSettings,
+  settings,
+  TARGET_PATH,
+  trackEvent
+} from './helpers'
 import { useNock } from './nock'
 
 type ResultMultiStatusNode = NonNullable<Result['multistatus']>[number]
@@ -21,15 +29,6 @@ type ResultMultiStatusNode = NonNullable<Result['multistatus']>[number]
 const destination = new Destination(definition)
 
 useNock({ allowHost: '127.0.0.1', requireAllUsed: true })
-
-/** A local URL nothing listens on, so connecting fails at once with ECONNREFUSED. */
-async function refusingBaseUrl(): Promise<string> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return `http://127.0.0.1:${port}`
-}
 
 async function onBatch(events: Parameters<Destination['onBatch']>[0], mapping: JSONObject = {}) {
   const results = await destination.onBatch(events, runnerSettings({}, mapping))
@@ -203,15 +202,7 @@ describe('performBatch (many events)', () => {
     ).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/"audience" or "journey_step"/) })
   })
 
-  it.each([
-    [400, 'invalid_request', 'environment not found for client-side ID'],
-    [401, 'unauthorized', 'Invalid access token'],
-    [403, 'forbidden', 'token may not write this environment'],
-    [404, 'not_found', 'Unknown integration'],
-    [409, 'conflict', 'segment has another context kind'],
-    [429, 'rate_limited', 'slow down'],
-    [500, 'internal', 'boom']
-  ])('gives every event of a request answered %i that status and message', async (status, code, message) => {
+  it.each(FAILED_REQUEST_ANSWERS)('gives every event of a request answered %i that status and message', async (status, code, message) => {
     nock(API).post(TARGET_PATH).reply(status, { code, message })
     const multistatus = await onBatch([identifyEvent({ userId: 'u1' }), identifyEvent({ userId: 'u2' })])
     for (const entry of multistatus) {

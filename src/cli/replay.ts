@@ -6,8 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { SingleBar, Presets } from 'cli-progress'
 import { type Command, InvalidArgumentError } from 'commander'
-import type { JSONObject } from '@segment/actions-core'
-import { replayEvents, type ReplayProgress, type ReplaySummary } from '../replay'
+import type { DestinationDefinition, JSONObject } from '@segment/actions-core'
+import destination from '../destination'
+import { replayEvents, replaySubscription, type ReplayProgress, type ReplaySummary } from '../replay'
 import { formatRequest, formatSummary } from '../replay/format'
 import { countNdjsonLines, readNdjsonFile } from './ndjson'
 
@@ -19,6 +20,8 @@ export interface ReplayCommandOptions {
   dryRun?: boolean
   contextKind?: string
   mapping?: string
+  action?: string
+  syncMode?: string
 }
 
 export interface Output {
@@ -95,6 +98,12 @@ export async function runReplay(file: string, options: ReplayCommandOptions, io:
     io.stderr.write('replay: --api-key and --client-id are required (or use --dry-run)\n')
     return 2
   }
+  try {
+    replaySubscription(destination as DestinationDefinition<never>, { action: options.action, syncMode: options.syncMode })
+  } catch (error) {
+    io.stderr.write(`replay: ${(error as Error).message}\n`)
+    return 2
+  }
   const total = await countNdjsonLines(file)
   const progress = progressReporter(total, io.stderr)
   let summary: ReplaySummary
@@ -108,6 +117,8 @@ export async function runReplay(file: string, options: ReplayCommandOptions, io:
       },
       batchSize: options.batchSize,
       mapping: mappingOverride(options),
+      action: options.action,
+      syncMode: options.syncMode,
       dryRun: options.dryRun,
       onProgress: (p) => progress.update(p),
       onRequest: options.dryRun ? (request) => io.stdout.write(`${formatRequest(request)}\n\n`) : undefined
@@ -130,6 +141,8 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'events per Destination.onBatch call', parsePositiveInteger, DEFAULT_BATCH_SIZE)
     .option('--context-kind <kind>', "set the mapping's context_kind (the preset's default is user)")
     .option('--mapping <file>', "a JSON object of field values laid over the preset's mapping")
+    .option('--action <action>', 'the action to run: syncAudience (Engage events, default) or syncWarehouseAudience (Reverse ETL rows)')
+    .option('--sync-mode <mode>', 'for syncWarehouseAudience: add, upsert, delete or mirror (default mirror)')
     .option('--dry-run', 'print the requests instead of sending them')
     .action(async (file: string, options: ReplayCommandOptions) => {
       process.exitCode = await runReplay(file, options, { stdout: process.stdout, stderr: process.stderr })

@@ -3,6 +3,7 @@ import { testAuthentication } from './authentication'
 import { LD_API_VERSION, USER_AGENT } from './constants'
 import type { Settings } from './generated-types'
 import syncAudience from './syncAudience'
+import syncWarehouseAudience from './syncWarehouseAudience'
 
 export { LD_API_VERSION, USER_AGENT } from './constants'
 
@@ -69,7 +70,8 @@ export const destination: DestinationDefinition<Settings> = {
   ],
 
   actions: {
-    syncAudience
+    syncAudience,
+    syncWarehouseAudience
   }
 }
 

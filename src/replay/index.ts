@@ -3,7 +3,7 @@
  * `Destination` runner, the preset's subscription and mapping, `onBatch` per batch. Batches run one
  * after the other, so the last event for a user decides, as it did in Engage.
  */
-import { Destination, type DestinationDefinition, type JSONObject, type SegmentEvent } from '@segment/actions-core'
+import { defaultValues, Destination, type DestinationDefinition, type JSONObject, type SegmentEvent } from '@segment/actions-core'
 import defaultDestination from '../destination'
 import { resolveEndpoints } from '../destination/hosts'
 import { startSink } from './sink'
@@ -41,6 +41,10 @@ export interface ReplayOptions {
   batchSize: number
   /** Fields merged over the preset's mapping, e.g. `{ context_kind: 'organization' }`. */
   mapping?: JSONObject
+  /** Run this action with its own subscription (see actionSubscription) instead of the preset. */
+  action?: string
+  /** The sync mode for an action that declares one (its default otherwise). */
+  syncMode?: string
   /**
    * Build and print the requests without sending them: the runner posts to an in-process sink
    * answering 204, and each request is reported with the URL it would have gone to.
@@ -65,6 +69,52 @@ export function presetSubscription(definition: DestinationDefinition<never>, map
   }
 }
 
+/**
+ * An action's own subscription, for actions no preset covers (syncWarehouseAudience): its default
+ * subscription, its fields' defaults with `mapping` laid over them, and the sync mode where
+ * Segment's platform puts it, `__segment_internal_sync_mode` in the mapping.
+ */
+export function actionSubscription(
+  definition: DestinationDefinition<never>,
+  slug: string,
+  options: { syncMode?: string; mapping?: JSONObject } = {}
+) {
+  const actions = definition.actions
+  const action = Object.prototype.hasOwnProperty.call(actions, slug) ? actions[slug] : undefined
+  if (!action) throw new Error(`${definition.name} has no action "${slug}" (it has ${Object.keys(actions).join(', ')})`)
+  if (!action.defaultSubscription) throw new Error(`the action ${slug} has no default subscription to replay with`)
+  const { syncMode } = options
+  if (syncMode !== undefined) {
+    if (!action.syncMode) throw new Error(`the action ${slug} takes no sync mode`)
+    const modes = action.syncMode.choices.map((choice) => choice.value)
+    if (!modes.some((mode) => mode === syncMode)) {
+      throw new Error(`the action ${slug} takes sync mode ${modes.join(', ')}; got "${syncMode}"`)
+    }
+  }
+  const mode = syncMode ?? action.syncMode?.default
+  return {
+    name: action.title,
+    partnerAction: slug,
+    subscribe: action.defaultSubscription,
+    mapping: {
+      ...defaultValues(action.fields),
+      ...(mode === undefined ? {} : { __segment_internal_sync_mode: mode }),
+      ...(options.mapping ?? {})
+    }
+  }
+}
+
+/** The preset's subscription, or an action's own when an action or a sync mode is asked for; throws on a wrong one. */
+export function replaySubscription(
+  definition: DestinationDefinition<never>,
+  options: Pick<ReplayOptions, 'action' | 'syncMode' | 'mapping'>
+) {
+  if (options.action === undefined && options.syncMode === undefined) {
+    return presetSubscription(definition, options.mapping)
+  }
+  return actionSubscription(definition, options.action ?? presetSubscription(definition).partnerAction, options)
+}
+
 function withoutUndefined(settings: ReplaySettings): JSONObject {
   return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as JSONObject
 }
@@ -75,7 +125,7 @@ export async function replayEvents(source: AsyncIterable<EventRecord>, options: 
   }
   const definition = (options.definition ?? defaultDestination) as DestinationDefinition<never>
   const destination = new Destination(definition)
-  const subscription = presetSubscription(definition, options.mapping)
+  const subscription = replaySubscription(definition, options)
   const summary = emptySummary(Boolean(options.dryRun))
 
   // A dry run sends to the sink, then reports each request under the base URL it would have used.

@@ -83,13 +83,27 @@ export function contextKindProblem(kind: unknown): string | undefined {
 }
 
 /** As Segment's destination reads an identifier: any string but ''. */
-function nonEmptyString(value: unknown): value is string {
+export function nonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value !== ''
 }
 
-function describeValue(value: unknown): string {
+/** A warehouse column's value that can name something: a string with more than white space. */
+export function nonBlankString(value: unknown): value is string {
+  return typeof value === 'string' && value.trim() !== ''
+}
+
+export function describeValue(value: unknown): string {
   if (value === undefined) return 'missing'
   return `${JSON.stringify(value)} (${value === null ? 'null' : typeof value})`
+}
+
+/** What the receiver would refuse in a non-empty key, named by where the key came from. */
+export function contextKeyProblem(key: string, from: string): string | undefined {
+  if (key.length > MAX_CONTEXT_KEY_LENGTH) {
+    return `context key from ${from} is longer than ${MAX_CONTEXT_KEY_LENGTH} characters`
+  }
+  if (UNPAIRED_SURROGATE.test(key)) return `context key from ${from} holds an unpaired UTF-16 surrogate`
+  return undefined
 }
 
 function pickContextKey(payload: Payload): { key: string } | { problem: string } {
@@ -103,13 +117,8 @@ function pickContextKey(payload: Payload): { key: string } | { problem: string }
   for (const field of candidates) {
     const value = payload[field]
     if (nonEmptyString(value)) {
-      if (value.length > MAX_CONTEXT_KEY_LENGTH) {
-        return { problem: `context key from ${field} is longer than ${MAX_CONTEXT_KEY_LENGTH} characters` }
-      }
-      if (UNPAIRED_SURROGATE.test(value)) {
-        return { problem: `context key from ${field} holds an unpaired UTF-16 surrogate` }
-      }
-      return { key: value }
+      const problem = contextKeyProblem(value, field)
+      return problem ? { problem } : { key: value }
     }
   }
   return {
@@ -119,8 +128,8 @@ function pickContextKey(payload: Payload): { key: string } | { problem: string }
   }
 }
 
-/** The field is a number (so that the schema enforces its limits): a fraction rounds down. */
-function batchSizeOf(payload: Payload): number | string {
+/** The payload's `batch_size` (a number, so that the schema enforces its limits; a fraction rounds down), or why it is out of range. */
+export function batchSizeOf(payload: { batch_size?: number }): number | string {
   const size = payload.batch_size ?? DEFAULT_BATCH_SIZE
   if (!(size >= MIN_BATCH_SIZE && size <= MAX_BATCH_SIZE)) {
     return `batch_size must be a number from ${MIN_BATCH_SIZE} to ${MAX_BATCH_SIZE}; got ${JSON.stringify(size)}`
@@ -128,17 +137,14 @@ function batchSizeOf(payload: Payload): number | string {
   return Math.floor(size)
 }
 
-interface Accepted {
-  kind: string
-  member: CohortMember
-  batchSize: number
-}
+/** One event's member, ready to plan, or why the event was rejected; both actions produce these. */
+export type AcceptedMember = { kind: string; member: CohortMember; batchSize: number } | { rejected: string }
 
 /**
  * Validates one payload; never guesses a membership or a key. `cohortNames` caches the sentence-case
  * names of a batch: its events share a handful of audiences, so each name is built once.
  */
-function acceptPayload(payload: Payload, cohortNames: Map<string, string>): Accepted | { rejected: string } {
+function acceptPayload(payload: Payload, cohortNames: Map<string, string>): AcceptedMember {
   const action = payload.segment_computation_action
   if (!SUPPORTED_COMPUTATION_ACTIONS.includes(action)) {
     return {
@@ -197,14 +203,20 @@ function acceptPayload(payload: Payload, cohortNames: Map<string, string>): Acce
  * - Members keep the order of the events that produced them.
  */
 export function buildSyncRequests(payloads: readonly Payload[], options: PlanOptions): SyncPlan {
-  const count = payloads.length
   const cohortNames = new Map<string, string>()
-  const accepted = new Array<Accepted | { rejected: string }>(count)
+  return planMembers(
+    payloads.map((payload) => acceptPayload(payload, cohortNames)),
+    options
+  )
+}
+
+/** The planning half of buildSyncRequests, for members any action has accepted (one per event). */
+export function planMembers(accepted: readonly AcceptedMember[], options: PlanOptions): SyncPlan {
+  const count = accepted.length
   // The smallest configured size rules: every payload of a batch comes from one mapping anyway.
   let batchSize = MAX_BATCH_SIZE
   for (let index = 0; index < count; index++) {
-    const entry = acceptPayload(payloads[index], cohortNames)
-    accepted[index] = entry
+    const entry = accepted[index]
     if (!('rejected' in entry) && entry.batchSize < batchSize) batchSize = entry.batchSize
   }
 
