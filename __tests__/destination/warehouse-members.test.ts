@@ -76,7 +76,7 @@ describe('buildWarehouseRequests', () => {
       { context_key: 'bad\ud800' },
       /context_key column holds an unpaired UTF-16 surrogate/
     ],
-    ['batch_size 0', { batch_size: 0 }, /batch_size must be an integer from 1 to 10000/]
+    ['batch_size 0', { batch_size: 0 }, /batch_size must be a number from 1 to 10000/]
   ] as Array<[string, Partial<Payload>, string | RegExp]>)('rejects %s', (_label, overrides, message) => {
     expect(rejection(row(overrides), true)).toEqual(
       typeof message === 'string' ? message : expect.stringMatching(message)

@@ -5,7 +5,7 @@
  * optionally `context_kind`) needs no mapping at all.
  */
 import type { InputField } from '@segment/actions-core'
-import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, MIN_BATCH_SIZE } from '../syncAudience/requests'
+import { fields as audienceFields } from '../syncAudience/fields'
 
 export const fields: Record<string, InputField> = {
   cohort_id: {
@@ -61,12 +61,6 @@ export const fields: Record<string, InputField> = {
     type: 'boolean',
     default: true
   },
-  batch_size: {
-    label: 'Batch size',
-    description: `Maximum number of rows in one request to LaunchDarkly (${MIN_BATCH_SIZE} to ${MAX_BATCH_SIZE}).`,
-    type: 'integer',
-    default: DEFAULT_BATCH_SIZE,
-    minimum: MIN_BATCH_SIZE,
-    maximum: MAX_BATCH_SIZE
-  }
+  // The same field as Sync Audience's: Segment's platform sizes batches by it.
+  batch_size: audienceFields.batch_size
 }

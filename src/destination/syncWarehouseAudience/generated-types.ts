@@ -26,7 +26,7 @@ export interface Payload {
    */
   enable_batching?: boolean
   /**
-   * Maximum number of rows in one request to LaunchDarkly (1 to 10000).
+   * Maximum number of events in one batch, and so of audience members in one request to LaunchDarkly, from 1 to 10000. Segment's platform reads this field to size the batches it hands to the action.
    */
   batch_size?: number
 }
