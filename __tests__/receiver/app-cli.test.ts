@@ -38,9 +38,9 @@ describe('program', () => {
     const names = program.commands.map((c) => c.name())
     expect(names).toEqual(['serve', 'replay', 'demo', 'segments', 'integrations'])
     const serve = program.commands.find((c) => c.name() === 'serve')
-    expect(serve?.options.map((o) => o.long)).toEqual(['--port', '--host', '--data', '--store', '--integrations', '--config'])
+    expect(serve?.options.map((o) => o.long)).toEqual(['--port', '--host', '--data', '--store', '--integrations', '--config', '--heartbeat'])
     const defaults = Object.fromEntries((serve?.options ?? []).map((o) => [o.attributeName(), o.defaultValue as unknown]))
-    expect(defaults).toMatchObject({ port: 8787, host: '127.0.0.1', data: './data', store: 'sqlite' })
+    expect(defaults).toMatchObject({ port: 8787, host: '127.0.0.1', data: './data', store: 'sqlite', heartbeat: 30000 })
   })
 
   it('rejects a port that is not one', () => {

@@ -16,6 +16,14 @@ export interface ServeOptions {
   store: string
   integrations?: string
   config?: string
+  /** Milliseconds between big-segment heartbeats on Redis (§C3); 0 turns them off. */
+  heartbeat?: number
+}
+
+function parseHeartbeat(value: string): number {
+  const ms = Number(value)
+  if (!Number.isInteger(ms) || ms < 0) throw new InvalidArgumentError('must be a whole number of milliseconds (0 turns the heartbeat off)')
+  return ms
 }
 
 function parsePort(value: string): number {
@@ -31,6 +39,7 @@ export async function serve(options: ServeOptions, out: NodeJS.WritableStream = 
     store: options.store,
     integrationsDir: options.integrations,
     configFile: options.config,
+    heartbeatMs: options.heartbeat,
     // Errors only, as JSON lines on stderr; requests and tokens are never logged.
     logger: { level: 'warn', stream: process.stderr }
   })
@@ -70,6 +79,12 @@ export function register(program: Command): void {
     .option('--store <store>', 'sqlite or a redis:// URL', 'sqlite')
     .option('--integrations <dir>', 'extra integrations, <dir>/<key>/manifest.json, adding to or replacing the bundled ones')
     .option('--config <file>', 'configuration file (projects, environments, tokens); without it, a development set-up')
+    .option(
+      '--heartbeat <ms>',
+      'on Redis, refresh each environment\'s big_segments_synchronized_on this often so SDKs stay HEALTHY; 0 = off',
+      parseHeartbeat,
+      30000
+    )
     .action(async (options: ServeOptions) => {
       const receiver = await serve(options)
       let stopping = false

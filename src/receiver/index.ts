@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { openStore, storeKind } from '../store/open'
 import type { SegmentStore } from '../store/types'
 import { buildApp } from './app'
+import { bigSegmentFreshness, configuredEnvironments, DEFAULT_HEARTBEAT_MS, startHeartbeat } from './big-segments'
 import { checkRedisPrefixes, type DevCredentials, devSetup, loadConfigFile, parseConfig, type ReceiverConfig } from './config'
 import { BUNDLED_INTEGRATIONS_DIR, type CompiledIntegration, loadIntegrations } from './integrations'
 
@@ -25,6 +26,11 @@ export interface ReceiverOptions {
   /** A configuration object instead of a file (tests, embedding); validated like a file. */
   config?: unknown
   logger?: boolean | object
+  /**
+   * On Redis, how often (ms) to refresh every environment's `<prefix>:big_segments_synchronized_on`
+   * so SDKs stay HEALTHY between syncs (§C3); default 30,000, 0 turns the heartbeat off.
+   */
+  heartbeatMs?: number
 }
 
 export interface Receiver {
@@ -51,6 +57,8 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
   // The store's name, integrations and configuration first: a mistake in any stops the start before
   // the development set-up writes credentials or a store is opened.
   const storeSpec = options.store ?? 'sqlite'
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+  if (!Number.isInteger(heartbeatMs) || heartbeatMs < 0) throw new Error(`heartbeatMs must be a whole number of milliseconds ≥ 0, got ${heartbeatMs}`)
   const kind = storeKind(storeSpec)
   const integrations = loadIntegrations(options.integrationsDir ? [BUNDLED_INTEGRATIONS_DIR, options.integrationsDir] : [BUNDLED_INTEGRATIONS_DIR])
   let config: ReceiverConfig
@@ -66,12 +74,15 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
   const store = await openStore(storeSpec, dataDir)
   const warnings = storeWarnings(store)
   const app = buildApp({ store, integrations, config, logger: options.logger })
+  const freshness = bigSegmentFreshness(store)
+  const heartbeat = freshness && heartbeatMs > 0 ? startHeartbeat(freshness, configuredEnvironments(config), heartbeatMs) : undefined
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
     closing ??= (async () => {
       try {
         await app.close()
       } finally {
+        await heartbeat?.stop()
         await store.close()
       }
     })()
