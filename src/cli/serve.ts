@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { type Command, InvalidArgumentError } from 'commander'
 import { CREDENTIALS_FILE } from '../receiver/config'
+import { DEFAULT_HEARTBEAT_MS } from '../receiver/big-segments'
 import { createReceiver, type Receiver } from '../receiver/index'
 
 export interface ServeOptions {
@@ -32,6 +33,12 @@ function parsePort(value: string): number {
   return port
 }
 
+/** ", 117 skipped (no syncedSegment)" when a directory such as LaunchDarkly's holds other integrations. */
+function skippedNote(receiver: Receiver): string {
+  const skipped = receiver.integrations.skipped.size
+  return skipped > 0 ? `, ${skipped} skipped (no syncedSegment)` : ''
+}
+
 /** Starts the receiver and writes the start-up summary to `out`. */
 export async function serve(options: ServeOptions, out: NodeJS.WritableStream = process.stdout): Promise<Receiver> {
   const receiver = await createReceiver({
@@ -54,8 +61,10 @@ export async function serve(options: ServeOptions, out: NodeJS.WritableStream = 
   const lines = [
     `synced-segments receiver listening on http://${host}:${address.port}`,
     `  store         ${options.store === 'sqlite' ? `sqlite (${options.data})` : options.store.replace(/\/\/[^@/]*@/, '//***@')}`,
-    `  integrations  ${receiver.integrations.size} loaded`
+    `  integrations  ${receiver.integrations.size} loaded${skippedNote(receiver)}`
   ]
+  const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT_MS
+  if (options.store !== 'sqlite' && heartbeat > 0) lines.push(`  heartbeat     big_segments_synchronized_on every ${heartbeat} ms`)
   for (const project of receiver.config.projects) {
     for (const env of project.environments) lines.push(`  environment   ${project.key}/${env.key}  client-side ID ${env.clientSideId}`)
   }
@@ -83,7 +92,7 @@ export function register(program: Command): void {
       '--heartbeat <ms>',
       'on Redis, refresh each environment\'s big_segments_synchronized_on this often so SDKs stay HEALTHY; 0 = off',
       parseHeartbeat,
-      30000
+      DEFAULT_HEARTBEAT_MS
     )
     .action(async (options: ServeOptions) => {
       const receiver = await serve(options)

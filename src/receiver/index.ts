@@ -9,7 +9,7 @@ import type { SegmentStore } from '../store/types'
 import { buildApp } from './app'
 import { bigSegmentFreshness, configuredEnvironments, DEFAULT_HEARTBEAT_MS, startHeartbeat } from './big-segments'
 import { checkRedisPrefixes, type DevCredentials, devSetup, loadConfigFile, parseConfig, type ReceiverConfig } from './config'
-import { BUNDLED_INTEGRATIONS_DIR, type CompiledIntegration, loadIntegrations } from './integrations'
+import { BUNDLED_INTEGRATIONS_DIR, type IntegrationDirectory, loadIntegrations } from './integrations'
 
 export { buildApp, type BuildAppOptions } from './app'
 export * from './config'
@@ -37,7 +37,8 @@ export interface Receiver {
   app: FastifyInstance
   store: SegmentStore
   config: ReceiverConfig
-  integrations: Map<string, CompiledIntegration>
+  /** Keyed by lower-cased integration key; `skipped` holds those without syncedSegment. */
+  integrations: IntegrationDirectory
   /** The development set-up's credentials; undefined when a configuration was given. */
   credentials: DevCredentials | undefined
   /** What the operator should know at start (e.g. a Redis without append-only persistence); `serve` prints them. */
