@@ -43,6 +43,15 @@ describe('program', () => {
     expect(defaults).toMatchObject({ port: 8787, host: '127.0.0.1', data: './data', store: 'sqlite', heartbeat: 30000 })
   })
 
+  it('rejects a heartbeat that is not a whole number of milliseconds', () => {
+    const program = buildProgram()
+    const serve = program.commands.find((c) => c.name() === 'serve')
+    let errors = ''
+    serve?.exitOverride().configureOutput({ writeErr: (text) => (errors += text) })
+    expect(() => program.parse(['serve', '--heartbeat', '-5'], { from: 'user' })).toThrow()
+    expect(errors).toContain('must be a whole number of milliseconds')
+  })
+
   it('rejects a port that is not one', () => {
     const program = buildProgram()
     const serve = program.commands.find((c) => c.name() === 'serve')

@@ -4,6 +4,8 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { serve } from '../../src/cli/serve'
 import { audienceBody, get, makeApp, PROD_ID, sync, tempDir, type TestApp } from './app-helpers'
 
 const booleanParser = {
@@ -90,3 +92,19 @@ it.each([
     expect(segment.json()).not.toHaveProperty('_externalLink')
   }
 )
+
+it('serve says how many integrations it skipped', async () => {
+  const data = tempDir('serve-skipped-')
+  const out = new PassThrough()
+  let text = ''
+  out.on('data', (chunk: Buffer) => (text += chunk.toString()))
+  const receiver = await serve({ port: 0, host: '127.0.0.1', data, store: 'sqlite', integrations: dir }, out)
+  try {
+    expect(text).toContain('integrations  13 loaded, 2 skipped (no syncedSegment)')
+    // On SQLite there is no heartbeat to announce.
+    expect(text).not.toContain('heartbeat')
+  } finally {
+    await receiver.close()
+    rmSync(data, { recursive: true, force: true })
+  }
+})

@@ -116,6 +116,31 @@ it('the SDK stays HEALTHY across idle time longer than staleAfter while the rece
   }
 })
 
+it('refuses a heartbeat interval that is not a whole number of milliseconds ≥ 0', async () => {
+  await expect(start(-1)).rejects.toThrow('heartbeatMs must be a whole number of milliseconds')
+  await expect(start(0.5)).rejects.toThrow('heartbeatMs must be a whole number of milliseconds')
+})
+
+it('with the heartbeat off, only writes move the mark', async () => {
+  const receiver = await start(0)
+  try {
+    expect(await raw.get('hb-prod:big_segments_synchronized_on')).toBeNull()
+    const response = await sync(
+      receiver.app,
+      'segment-audiences',
+      audienceBody([{ userId: 'ada', cohortId: 'aud_hb', value: true }], { environmentId: PROD_ID })
+    )
+    expect(response.statusCode).toBe(204)
+    const written = await synchronizedOn('hb-prod')
+    expect(written).toBeGreaterThan(0)
+    await sleep(HEARTBEAT_MS * 2)
+    expect(await synchronizedOn('hb-prod')).toBe(written)
+    expect(await raw.get('hb-staging:big_segments_synchronized_on')).toBeNull()
+  } finally {
+    await receiver.close()
+  }
+})
+
 it('refreshes every environment on the timer, and stops on close', async () => {
   const receiver = await start()
   const first = { prod: await synchronizedOn('hb-prod'), staging: await synchronizedOn('hb-staging') }
