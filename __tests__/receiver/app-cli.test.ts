@@ -43,22 +43,16 @@ describe('program', () => {
     expect(defaults).toMatchObject({ port: 8787, host: '127.0.0.1', data: './data', store: 'sqlite', heartbeat: 30000 })
   })
 
-  it('rejects a heartbeat that is not a whole number of milliseconds', () => {
+  it.each([
+    ['--port', 'eighty', 'must be a port number'],
+    ['--heartbeat', '-5', 'must be a whole number of milliseconds']
+  ])('rejects %s %s', (option, value, message) => {
     const program = buildProgram()
     const serve = program.commands.find((c) => c.name() === 'serve')
     let errors = ''
     serve?.exitOverride().configureOutput({ writeErr: (text) => (errors += text) })
-    expect(() => program.parse(['serve', '--heartbeat', '-5'], { from: 'user' })).toThrow()
-    expect(errors).toContain('must be a whole number of milliseconds')
-  })
-
-  it('rejects a port that is not one', () => {
-    const program = buildProgram()
-    const serve = program.commands.find((c) => c.name() === 'serve')
-    let errors = ''
-    serve?.exitOverride().configureOutput({ writeErr: (text) => (errors += text) })
-    expect(() => program.parse(['serve', '--port', 'eighty'], { from: 'user' })).toThrow()
-    expect(errors).toContain('must be a port number')
+    expect(() => program.parse(['serve', option, value], { from: 'user' })).toThrow()
+    expect(errors).toContain(message)
   })
 })
 
