@@ -554,6 +554,31 @@ describe("integrations validate: LaunchDarkly's CI verdict, every problem at onc
     ])
   })
 
+  it('a schema error does not hide the rules, pointers, matcher or template problems of the same capability', () => {
+    const requestParser = {
+      ...booleanParser,
+      cohortIdPath: 7,
+      cohortNamePath: 'name',
+      memberArrayPath: undefined,
+      addMemberArrayPath: '/add',
+      arrayInclusion: { path: '/a', matcher: '(' }
+    }
+    const dir = writeManifest('partner', manifestWith(requestParser, { jsonResponseBody: '{{#if}}' }))
+    expect(validateIntegrationsDir(dir).map((p) => `${p.rule}: ${p.message}`)).toEqual([
+      'schema: /capabilities/syncedSegment/requestParser/cohortIdPath: must be string',
+      'add-remove-pair: requestParser.addMemberArrayPath needs removeMemberArrayPath',
+      'array-inclusion-exclusive: requestParser.arrayInclusion cannot be combined with addMemberArrayPath/removeMemberArrayPath',
+      'array-inclusion-needs-member-array: requestParser.arrayInclusion needs memberArrayPath',
+      'boolean-membership-needs-member-array: requestParser.memberArrayParser.booleanMembershipPath goes only with memberArrayPath',
+      expect.stringMatching(/^json-pointer: requestParser.cohortNamePath: invalid JSON pointer "name"/),
+      expect.stringMatching(
+        /^matcher-regex: requestParser.arrayInclusion.matcher: Invalid regular expression/
+      ),
+      expect.stringMatching(/^response-template: jsonResponseBody is not a valid Handlebars template/)
+    ])
+    expect(() => loadIntegrations([dir])).toThrow(IntegrationError)
+  })
+
   it('the capability is not reported twice when it breaks the schema', () => {
     const dir = writeManifest('partner', manifestWith({ ...booleanParser, environmentIdPath: 42 }))
     expect(validateIntegrationsDir(dir)).toEqual([

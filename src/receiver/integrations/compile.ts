@@ -72,11 +72,14 @@ export function compileManifest(
       ]
     }
   }
+  // Even when the schema fails, whatever pointers, matcher and template there are get checked.
   const { problems, capability } = checkCapability(raw)
   if (capability === undefined) return { problems }
 
   const p = capability.requestParser
-  const pointer = (field: string, value: string): CompiledPointer => {
+  const pointer = (field: string, value: string | undefined): CompiledPointer => {
+    // Missing only when the schema failed, which has said so.
+    if (value === undefined) return compilePointer('')
     try {
       return compilePointer(value)
     } catch (err) {
@@ -116,7 +119,9 @@ export function compileManifest(
       ? undefined
       : pointer('requestParser.arrayInclusion.path', p.arrayInclusion.path)
   const matcher =
-    p.arrayInclusion === undefined ? undefined : compileMatcher(p.arrayInclusion.matcher, problems)
+    typeof p.arrayInclusion?.matcher === 'string'
+      ? compileMatcher(p.arrayInclusion.matcher, problems)
+      : undefined
 
   let responseTemplate: ResponseTemplate | undefined
   if (isSet(capability.jsonResponseBody)) {

@@ -90,16 +90,41 @@ export function isSet(value: string | undefined): value is string {
 }
 
 /**
- * The capability against its schema and the capability rules. Returns the capability whenever it
- * matches the schema, so that its pointers, matcher and template can be checked as well.
+ * The capability against its schema and the capability rules, all at once: when the schema fails,
+ * the rules still run on the values of the right type (`capability` is then that lenient view, so
+ * pointers, matcher and template can be checked too, and `valid` is false).
  */
-export function checkCapability(capability: unknown): {
+export function checkCapability(raw: unknown): {
   problems: RuleProblem[]
   capability?: SyncedSegmentCapability
+  valid: boolean
 } {
-  if (!validateCapability(capability))
-    return { problems: schemaProblems(validateCapability.errors ?? [], 'schema', CAPABILITY_PATH) }
-  return { problems: checkRules(capability.requestParser), capability }
+  const valid = validateCapability(raw)
+  const problems = valid ? [] : schemaProblems(validateCapability.errors ?? [], 'schema', CAPABILITY_PATH)
+  const capability = valid ? raw : lenientCapability(raw)
+  if (capability !== undefined) problems.push(...checkRules(capability.requestParser))
+  return { problems, capability, valid }
+}
+
+/** The capability with only its string values (the schema has reported the rest), or undefined without a requestParser object. */
+function lenientCapability(raw: unknown): SyncedSegmentCapability | undefined {
+  if (!isObject(raw) || !isObject(raw.requestParser)) return undefined
+  const strings = (value: unknown): Record<string, string> =>
+    isObject(value)
+      ? Object.fromEntries(
+          Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string')
+        )
+      : {}
+  const p = raw.requestParser
+  const requestParser = {
+    ...strings(p),
+    memberArrayParser: strings(p.memberArrayParser)
+  } as unknown as RequestParser
+  if (isObject(p.arrayInclusion))
+    requestParser.arrayInclusion = strings(p.arrayInclusion) as unknown as RequestParser['arrayInclusion']
+  const capability: SyncedSegmentCapability = { requestParser }
+  if (typeof raw.jsonResponseBody === 'string') capability.jsonResponseBody = raw.jsonResponseBody
+  return capability
 }
 
 /**
