@@ -22,3 +22,4 @@ export { replayEvents } from './replay'
 export type { ReplaySummary } from './replay'
 
 export * from './errors'
+export { validateIntegrations, IntegrationDirectory, type ValidationReport } from './receiver/integrations'

@@ -318,9 +318,9 @@ describe('required values and ID typing', () => {
       cohortIdPath: '/0/cohort',
       cohortNamePath: '/0/cohort',
       memberArrayPath: '/1',
-      memberArrayParser: { memberIdPath: '', booleanMembershipPath: '' }
+      memberArrayParser: { memberIdPath: '/0', booleanMembershipPath: '/1' }
     })
-    expectBadRequest(() => parseRequest(whole, [{ env: 'e', cohort: 'c' }, ['a']]), '/1/0: expected true or false, got string')
+    expectBadRequest(() => parseRequest(whole, [{ env: 'e', cohort: 'c' }, [['a', 'yes']]]), '/1/0/1: expected true or false, got string')
   })
 })
 
@@ -344,7 +344,12 @@ describe('context kind', () => {
     expect(parseRequest(sa, body(kind)).contextKind).toBe(kind)
   })
 
-  it.each(['kind', 'multi', 'has space', 'ünïcode', '', 'a/b'])('rejects %j', (kind) => {
+  // LaunchDarkly's parser takes any empty value as "no kind given".
+  it.each([null, ''])('%j means user, as in LaunchDarkly', (kind) => {
+    expect(parseRequest(sa, body(kind)).contextKind).toBe('user')
+  })
+
+  it.each(['kind', 'multi', 'has space', 'ünïcode', 'a/b'])('rejects %j', (kind) => {
     expectBadRequest(
       () => parseRequest(sa, body(kind)),
       `/contextKind: ${JSON.stringify(kind)} is not a valid context kind (letters, digits, ".", "_" and "-"; not "kind" or "multi")`
@@ -352,7 +357,7 @@ describe('context kind', () => {
   })
 
   it.each([
-    [null, 'null'],
+    [false, 'boolean'],
     [7, 'number'],
     [{}, 'object']
   ])('rejects %j', (kind, type) => {
@@ -413,6 +418,41 @@ describe('add/remove arrays (fulcrum)', () => {
 
   it('names the array and index of a bad member', () => {
     expectBadRequest(() => parseRequest(fulcrum, body({ add: [{ id: 'a' }], remove: [{ id: 'b' }, { id: [] }] })), '/included/remove/1/id: expected a string or number, got array')
+  })
+})
+
+describe('"" for an optional pointer means not set, as in LaunchDarkly\'s parser', () => {
+  const boolean: Partial<RequestParser> = {
+    environmentIdPath: '/environmentId',
+    cohortIdPath: '/cohortId',
+    cohortNamePath: '/cohortName',
+    memberArrayPath: '/batch',
+    memberArrayParser: { memberIdPath: '/userId', booleanMembershipPath: '/value' }
+  }
+  const body = { environmentId: ENV, cohortId: 'c', cohortName: 'C', batch: [{ userId: 'u', cohortId: 'other', cohortName: 'Other', value: true }] }
+
+  it('contextKindPath "" gives user (as a pointer it would be the whole body)', () => {
+    expect(parseRequest(integrationWith({ ...boolean, contextKindPath: '' }), body).contextKind).toBe('user')
+  })
+
+  it('cohortUrlPath "" gives no URL', () => {
+    expect(parseRequest(integrationWith({ ...boolean, cohortUrlPath: '' }), body).cohorts[0]).toStrictEqual({ cohortId: 'c', cohortName: 'C', ops: add('u') })
+  })
+
+  it('per-member cohortIdPath and cohortNamePath "" override nothing', () => {
+    const memberArrayParser = { memberIdPath: '/userId', booleanMembershipPath: '/value', cohortIdPath: '', cohortNamePath: '' }
+    expect(parseRequest(integrationWith({ ...boolean, memberArrayParser }), body).cohorts).toEqual([{ cohortId: 'c', cohortName: 'C', ops: add('u') }])
+  })
+
+  it('an add/remove manifest with removeMemberArrayPath "" only adds', () => {
+    const addOnly = integrationWith({ ...boolean, memberArrayPath: undefined, addMemberArrayPath: '/add', removeMemberArrayPath: '', memberArrayParser: { memberIdPath: '/id' } })
+    expect(addOnly.parser.mode).toEqual({ kind: 'addRemove', addArray: expect.objectContaining({ pointer: '/add' }), removeArray: undefined })
+    expect(parseRequest(addOnly, { ...body, add: [{ id: 'a' }], '': [{ id: 'r' }] }).cohorts[0].ops).toEqual(add('a'))
+  })
+
+  it('jsonResponseBody "" means the default answer (no template)', () => {
+    const result = compileManifest('t', '/virtual/t/manifest.json', { capabilities: { syncedSegment: { requestParser: boolean, jsonResponseBody: '' } } })
+    expect(result.integration?.responseTemplate).toBeUndefined()
   })
 })
 

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { HttpError } from '../../src/errors'
 import { BUNDLED_INTEGRATIONS_DIR, loadIntegrations, type ResponseContext } from '../../src/receiver/integrations'
 import { compileManifest, type CompiledIntegration } from '../../src/receiver/integrations/compile'
-import { renderResponseBody } from '../../src/receiver/response-body'
+import { renderResponseBody, unknownTemplateVariables } from '../../src/receiver/response-body'
 
 const integrations = loadIntegrations([BUNDLED_INTEGRATIONS_DIR])
 
@@ -190,5 +190,39 @@ describe('renderResponseBody: properties', () => {
       }),
       { numRuns: 300 }
     )
+  })
+})
+
+describe('unknownTemplateVariables (integrations validate)', () => {
+  it('finds none in the documented template and the bundled ones', () => {
+    expect(unknownTemplateVariables(SEED_TEMPLATE)).toEqual([])
+    for (const integration of integrations.values()) {
+      const source = integration.capability.jsonResponseBody
+      if (source) expect(unknownTemplateVariables(source)).toEqual([])
+    }
+  })
+
+  it('names each top-level variable the context does not have, as written', () => {
+    expect(unknownTemplateVariables('{"a": "{{projectId}}", "b": "{{segmentkey}}", "c": "{{@root.envKey}}", "d": {{statusCode}}, "e": "{{projectId}}"}')).toEqual([
+      '@root.envKey',
+      'projectId',
+      'segmentkey'
+    ])
+  })
+
+  it('reads anything under requestBody, which is the partner\'s own JSON', () => {
+    expect(unknownTemplateVariables('"{{requestBody.batch.0.userId}}" "{{lookup requestBody "x"}}"')).toEqual([])
+  })
+
+  it('inside #each and #with only ../ and @root paths reach the top level; #if and #unless keep it', () => {
+    const template =
+      '{{#each requestBody.batch}}{{userId}}{{../segmentKey}}{{../nope}}{{@index}}{{/each}}' +
+      '{{#with requestBody}}{{environmentId}}{{@root.alsoNope}}{{/with}}' +
+      '{{#if errorMessage}}{{missing}}{{else}}{{segmentUrl}}{{/if}}{{#unless statusCode}}{{absent}}{{/unless}}'
+    expect(unknownTemplateVariables(template)).toEqual(['../nope', '@root.alsoNope', 'absent', 'missing'])
+  })
+
+  it('a section on an unknown name is itself unknown', () => {
+    expect(unknownTemplateVariables('{{#items}}{{x}}{{/items}}')).toEqual(['items'])
   })
 })

@@ -23,7 +23,9 @@ export interface Manifest {
 }
 
 export function bundledManifests(): Manifest[] {
-  return readdirSync(BUNDLED_INTEGRATIONS_DIR)
+  return readdirSync(BUNDLED_INTEGRATIONS_DIR, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
     .sort()
     .map((key) => {
       const manifest = JSON.parse(readFileSync(join(BUNDLED_INTEGRATIONS_DIR, key, 'manifest.json'), 'utf8')) as {

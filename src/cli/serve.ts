@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { type Command, InvalidArgumentError } from 'commander'
 import { CREDENTIALS_FILE } from '../receiver/config'
+import { DEFAULT_HEARTBEAT_MS } from '../receiver/big-segments'
 import { createReceiver, type Receiver } from '../receiver/index'
 
 export interface ServeOptions {
@@ -16,12 +17,26 @@ export interface ServeOptions {
   store: string
   integrations?: string
   config?: string
+  /** Milliseconds between big-segment heartbeats on Redis (§C3); 0 turns them off. */
+  heartbeat?: number
+}
+
+function parseHeartbeat(value: string): number {
+  const ms = Number(value)
+  if (!Number.isInteger(ms) || ms < 0) throw new InvalidArgumentError('must be a whole number of milliseconds (0 turns the heartbeat off)')
+  return ms
 }
 
 function parsePort(value: string): number {
   const port = Number(value)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('must be a port number (0 picks a free one)')
   return port
+}
+
+/** ", 117 skipped (no syncedSegment)" when a directory such as LaunchDarkly's holds other integrations. */
+function skippedNote(receiver: Receiver): string {
+  const skipped = receiver.integrations.skipped.size
+  return skipped > 0 ? `, ${skipped} skipped (no syncedSegment)` : ''
 }
 
 /** Starts the receiver and writes the start-up summary to `out`. */
@@ -31,6 +46,7 @@ export async function serve(options: ServeOptions, out: NodeJS.WritableStream = 
     store: options.store,
     integrationsDir: options.integrations,
     configFile: options.config,
+    heartbeatMs: options.heartbeat,
     // Errors only, as JSON lines on stderr; requests and tokens are never logged.
     logger: { level: 'warn', stream: process.stderr }
   })
@@ -45,8 +61,10 @@ export async function serve(options: ServeOptions, out: NodeJS.WritableStream = 
   const lines = [
     `synced-segments receiver listening on http://${host}:${address.port}`,
     `  store         ${options.store === 'sqlite' ? `sqlite (${options.data})` : options.store.replace(/\/\/[^@/]*@/, '//***@')}`,
-    `  integrations  ${receiver.integrations.size} loaded`
+    `  integrations  ${receiver.integrations.size} loaded${skippedNote(receiver)}`
   ]
+  const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT_MS
+  if (options.store !== 'sqlite' && heartbeat > 0) lines.push(`  heartbeat     big_segments_synchronized_on every ${heartbeat} ms`)
   for (const project of receiver.config.projects) {
     for (const env of project.environments) lines.push(`  environment   ${project.key}/${env.key}  client-side ID ${env.clientSideId}`)
   }
@@ -70,6 +88,12 @@ export function register(program: Command): void {
     .option('--store <store>', 'sqlite or a redis:// URL', 'sqlite')
     .option('--integrations <dir>', 'extra integrations, <dir>/<key>/manifest.json, adding to or replacing the bundled ones')
     .option('--config <file>', 'configuration file (projects, environments, tokens); without it, a development set-up')
+    .option(
+      '--heartbeat <ms>',
+      'on Redis, refresh each environment\'s big_segments_synchronized_on this often so SDKs stay HEALTHY; 0 = off',
+      parseHeartbeat,
+      DEFAULT_HEARTBEAT_MS
+    )
     .action(async (options: ServeOptions) => {
       const receiver = await serve(options)
       let stopping = false

@@ -17,6 +17,7 @@ import healthRoutes from './routes/health'
 import sdkRoutes from './routes/sdk'
 import segmentTargetsRoutes, { renderSyncResponse } from './routes/segment-targets'
 import segmentsRoutes from './routes/segments'
+import statusRoutes from './routes/status'
 import versionsRoutes from './routes/versions'
 
 export interface BuildAppOptions {
@@ -178,5 +179,6 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   void app.register(versionsRoutes, { ctx })
   void app.register(sdkRoutes, { ctx })
   void app.register(healthRoutes, { ctx })
+  void app.register(statusRoutes, { ctx })
   return app
 }

@@ -7,8 +7,9 @@ import type { FastifyInstance } from 'fastify'
 import { openStore, storeKind } from '../store/open'
 import type { SegmentStore } from '../store/types'
 import { buildApp } from './app'
+import { bigSegmentFreshness, configuredEnvironments, DEFAULT_HEARTBEAT_MS, startHeartbeat } from './big-segments'
 import { checkRedisPrefixes, type DevCredentials, devSetup, loadConfigFile, parseConfig, type ReceiverConfig } from './config'
-import { BUNDLED_INTEGRATIONS_DIR, type CompiledIntegration, loadIntegrations } from './integrations'
+import { BUNDLED_INTEGRATIONS_DIR, type IntegrationDirectory, loadIntegrations } from './integrations'
 
 export { buildApp, type BuildAppOptions } from './app'
 export * from './config'
@@ -25,13 +26,19 @@ export interface ReceiverOptions {
   /** A configuration object instead of a file (tests, embedding); validated like a file. */
   config?: unknown
   logger?: boolean | object
+  /**
+   * On Redis, how often (ms) to refresh every environment's `<prefix>:big_segments_synchronized_on`
+   * so SDKs stay HEALTHY between syncs (§C3); default 30,000, 0 turns the heartbeat off.
+   */
+  heartbeatMs?: number
 }
 
 export interface Receiver {
   app: FastifyInstance
   store: SegmentStore
   config: ReceiverConfig
-  integrations: Map<string, CompiledIntegration>
+  /** Keyed by lower-cased integration key; `skipped` holds those without syncedSegment. */
+  integrations: IntegrationDirectory
   /** The development set-up's credentials; undefined when a configuration was given. */
   credentials: DevCredentials | undefined
   /** What the operator should know at start (e.g. a Redis without append-only persistence); `serve` prints them. */
@@ -51,6 +58,8 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
   // The store's name, integrations and configuration first: a mistake in any stops the start before
   // the development set-up writes credentials or a store is opened.
   const storeSpec = options.store ?? 'sqlite'
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+  if (!Number.isInteger(heartbeatMs) || heartbeatMs < 0) throw new Error(`heartbeatMs must be a whole number of milliseconds ≥ 0, got ${heartbeatMs}`)
   const kind = storeKind(storeSpec)
   const integrations = loadIntegrations(options.integrationsDir ? [BUNDLED_INTEGRATIONS_DIR, options.integrationsDir] : [BUNDLED_INTEGRATIONS_DIR])
   let config: ReceiverConfig
@@ -66,12 +75,15 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
   const store = await openStore(storeSpec, dataDir)
   const warnings = storeWarnings(store)
   const app = buildApp({ store, integrations, config, logger: options.logger })
+  const freshness = bigSegmentFreshness(store)
+  const heartbeat = freshness && heartbeatMs > 0 ? startHeartbeat(freshness, configuredEnvironments(config), heartbeatMs) : undefined
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
     closing ??= (async () => {
       try {
         await app.close()
       } finally {
+        await heartbeat?.stop()
         await store.close()
       }
     })()

@@ -13,7 +13,10 @@
  * - Ops keep the order of each context key's first appearance and carry its last operation. With
  *   add/remove arrays, the add array is read first, so a key in both arrays ends up removed.
  * - `cohortUrl` null or "" means no URL; any other non-string is a 400.
- * - The context kind is one per request; present values follow §A3's kind rule (null or "" is a 400).
+ * - The context kind is one per request; null or "" means `user`, as in LaunchDarkly's parser;
+ *   other present values follow §A3's kind rule.
+ * - A manifest whose add (or remove) array pointer is "" or absent has no such array: its requests
+ *   only add (or only remove).
  * - IDs, names and the cohort URL must be well-formed Unicode: an unpaired surrogate is a 400.
  */
 import { BadRequestError } from '../errors'
@@ -37,12 +40,19 @@ export function parseRequest(integration: CompiledIntegration, body: unknown): P
     throw new BadRequestError(`the request body must be a JSON object or array, got ${describe(body)}`)
   }
   const parser = integration.parser
-  const environmentId = requireId(parser.environmentId.find(body), parser.environmentId.pointer, 'environment ID')
+  const environmentId = requireId(
+    parser.environmentId.find(body),
+    parser.environmentId.pointer,
+    'environment ID'
+  )
   const contextKind = readContextKind(body, parser.contextKind)
   const cohortId = requireId(parser.cohortId.find(body), parser.cohortId.pointer, 'cohort ID')
   const cohortName = requireId(parser.cohortName.find(body), parser.cohortName.pointer, 'cohort name')
   const cohortUrl = readCohortUrl(body, parser.cohortUrl)
-  const cohorts = new Cohorts(parser, cohortUrl === undefined ? { cohortId, cohortName, ops: [] } : { cohortId, cohortName, cohortUrl, ops: [] })
+  const cohorts = new Cohorts(
+    parser,
+    cohortUrl === undefined ? { cohortId, cohortName, ops: [] } : { cohortId, cohortName, cohortUrl, ops: [] }
+  )
 
   const mode = parser.mode
   switch (mode.kind) {
@@ -56,7 +66,9 @@ export function parseRequest(integration: CompiledIntegration, body: unknown): P
         if (value !== true && value !== false) {
           throw new BadRequestError(
             `${memberLabel(mode.memberArray, i, membership)}: ` +
-              (value === NOT_FOUND ? 'missing membership value (true or false)' : `expected true or false, got ${describe(value)}`)
+              (value === NOT_FOUND
+                ? 'missing membership value (true or false)'
+                : `expected true or false, got ${describe(value)}`)
           )
         }
         cohorts.add(contextKey, member, mode.memberArray, i, value)
@@ -67,7 +79,8 @@ export function parseRequest(integration: CompiledIntegration, body: unknown): P
       const action = mode.action.find(body)
       if (typeof action !== 'string') {
         throw new BadRequestError(
-          `${label(mode.action.pointer)}: ` + (action === NOT_FOUND ? 'missing action' : `expected a string, got ${describe(action)}`)
+          `${label(mode.action.pointer)}: ` +
+            (action === NOT_FOUND ? 'missing action' : `expected a string, got ${describe(action)}`)
         )
       }
       const included = mode.matcher.test(action)
@@ -76,10 +89,15 @@ export function parseRequest(integration: CompiledIntegration, body: unknown): P
       break
     }
     case 'addRemove': {
-      const added = optionalArray(body, mode.addArray)
-      const removed = optionalArray(body, mode.removeArray)
-      for (let i = 0; i < added.length; i++) cohorts.addMember(added[i], mode.addArray, i, true)
-      for (let i = 0; i < removed.length; i++) cohorts.addMember(removed[i], mode.removeArray, i, false)
+      const { addArray, removeArray } = mode
+      if (addArray !== undefined) {
+        const added = optionalArray(body, addArray)
+        for (let i = 0; i < added.length; i++) cohorts.addMember(added[i], addArray, i, true)
+      }
+      if (removeArray !== undefined) {
+        const removed = optionalArray(body, removeArray)
+        for (let i = 0; i < removed.length; i++) cohorts.addMember(removed[i], removeArray, i, false)
+      }
       break
     }
   }
@@ -131,12 +149,14 @@ class Cohorts {
     if (cohortIdPointer !== undefined) {
       const value = cohortIdPointer.find(member)
       if (typeof value === 'string' && value.length > 0 && !UNPAIRED_SURROGATE.test(value)) cohortId = value
-      else if (value !== NOT_FOUND) cohortId = requireId(value, memberLabel(array, index, cohortIdPointer), 'cohort ID')
+      else if (value !== NOT_FOUND)
+        cohortId = requireId(value, memberLabel(array, index, cohortIdPointer), 'cohort ID')
     }
     if (cohortNamePointer !== undefined) {
       const value = cohortNamePointer.find(member)
       if (typeof value === 'string' && value.length > 0 && !UNPAIRED_SURROGATE.test(value)) cohortName = value
-      else if (value !== NOT_FOUND) cohortName = requireId(value, memberLabel(array, index, cohortNamePointer), 'cohort name')
+      else if (value !== NOT_FOUND)
+        cohortName = requireId(value, memberLabel(array, index, cohortNamePointer), 'cohort name')
     }
 
     let state = this.last
@@ -180,9 +200,12 @@ function requireId(value: unknown, where: string, what: string, maxLength?: numb
   if (typeof value === 'string') {
     if (value.length === 0) throw new BadRequestError(`${label(where)}: expected a non-empty ${what}, got ""`)
     if (maxLength !== undefined && value.length > maxLength) {
-      throw new BadRequestError(`${label(where)}: ${what} is ${value.length} characters long, at most ${maxLength} are allowed`)
+      throw new BadRequestError(
+        `${label(where)}: ${what} is ${value.length} characters long, at most ${maxLength} are allowed`
+      )
     }
-    if (UNPAIRED_SURROGATE.test(value)) throw new BadRequestError(`${label(where)}: ${what} holds an unpaired UTF-16 surrogate`)
+    if (UNPAIRED_SURROGATE.test(value))
+      throw new BadRequestError(`${label(where)}: ${what} holds an unpaired UTF-16 surrogate`)
     return value
   }
   if (typeof value === 'number' && Number.isFinite(value)) return String(value)
@@ -192,9 +215,10 @@ function requireId(value: unknown, where: string, what: string, maxLength?: numb
 
 function readContextKind(body: object, pointer: CompiledPointer | undefined): string {
   const value = pointer === undefined ? NOT_FOUND : pointer.find(body)
-  if (value === NOT_FOUND) return DEFAULT_CONTEXT_KIND
+  if (value === NOT_FOUND || value === null || value === '') return DEFAULT_CONTEXT_KIND
   const where = label((pointer as CompiledPointer).pointer)
-  if (typeof value !== 'string') throw new BadRequestError(`${where}: expected a context kind string, got ${describe(value)}`)
+  if (typeof value !== 'string')
+    throw new BadRequestError(`${where}: expected a context kind string, got ${describe(value)}`)
   if (!CONTEXT_KIND.test(value) || value === 'kind' || value === 'multi') {
     throw new BadRequestError(
       `${where}: ${JSON.stringify(value)} is not a valid context kind (letters, digits, ".", "_" and "-"; not "kind" or "multi")`
@@ -207,10 +231,14 @@ function readCohortUrl(body: object, pointer: CompiledPointer | undefined): stri
   const value = pointer === undefined ? NOT_FOUND : pointer.find(body)
   if (value === NOT_FOUND || value === null || value === '') return undefined
   if (typeof value !== 'string') {
-    throw new BadRequestError(`${label((pointer as CompiledPointer).pointer)}: expected a URL string, got ${describe(value)}`)
+    throw new BadRequestError(
+      `${label((pointer as CompiledPointer).pointer)}: expected a URL string, got ${describe(value)}`
+    )
   }
   if (UNPAIRED_SURROGATE.test(value)) {
-    throw new BadRequestError(`${label((pointer as CompiledPointer).pointer)}: the URL holds an unpaired UTF-16 surrogate`)
+    throw new BadRequestError(
+      `${label((pointer as CompiledPointer).pointer)}: the URL holds an unpaired UTF-16 surrogate`
+    )
   }
   return value
 }
@@ -219,7 +247,8 @@ function requireArray(body: object, pointer: CompiledPointer): unknown[] {
   const value = pointer.find(body)
   if (Array.isArray(value)) return value
   throw new BadRequestError(
-    `${label(pointer.pointer)}: ` + (value === NOT_FOUND ? 'missing member array' : `expected an array of members, got ${describe(value)}`)
+    `${label(pointer.pointer)}: ` +
+      (value === NOT_FOUND ? 'missing member array' : `expected an array of members, got ${describe(value)}`)
   )
 }
 

@@ -42,7 +42,8 @@ function arrayText(root: readonly unknown[]): string {
     if (index > 0) out += ','
     const item = top.items[index]
     if (Array.isArray(item)) stack.push({ items: item, index: 0 })
-    else if (item !== null && item !== undefined) out += typeof item === 'string' ? escapeString(item) : String(item)
+    else if (item !== null && item !== undefined)
+      out += typeof item === 'string' ? escapeString(item) : String(item)
   }
   return out
 }
@@ -119,11 +120,87 @@ export function compileResponseTemplate(source: string): ResponseTemplate {
   return template
 }
 
+/** The variables a `jsonResponseBody` is rendered with (§B3); `requestBody` holds the partner's own JSON. */
+export const RESPONSE_VARIABLES: readonly (keyof ResponseContext)[] = [
+  'requestBody',
+  'statusCode',
+  'errorMessage',
+  'projectKey',
+  'environmentKey',
+  'segmentKey',
+  'segmentUrl'
+]
+
+type Node = hbs.AST.Node
+
+/**
+ * The variables a template reads from its top-level context that the context does not have (they
+ * would render as ""), as written (`segmentkey`, `../projectId`, `@root.envKey`). Inside `#each`,
+ * `#with` and sections the context is the element, so only `../` and `@root.` paths that reach the
+ * top level are checked there; names of helpers are not variables.
+ */
+export function unknownTemplateVariables(source: string): string[] {
+  const unknown = new Set<string>()
+  const known = new Set<string>(RESPONSE_VARIABLES)
+  // One entry per enclosing context: true while that context is still the template's top level.
+  const check = (path: hbs.AST.PathExpression, scopes: readonly boolean[]): void => {
+    let name: string | undefined
+    if (path.data) {
+      if (path.parts[0] === 'root') name = path.parts[1]
+    } else if (scopes[Math.max(0, scopes.length - 1 - path.depth)]) {
+      name = path.parts[0]
+    }
+    if (name !== undefined && !known.has(name)) unknown.add(path.original)
+  }
+  const isHelper = (path: Node): boolean => {
+    if (path.type !== 'PathExpression') return false
+    const p = path as hbs.AST.PathExpression
+    return !p.data && p.depth === 0 && p.parts.length === 1 && hasOwn.call(hb.helpers, p.parts[0])
+  }
+  const walk = (node: Node | undefined | null, scopes: readonly boolean[]): void => {
+    if (!node) return
+    switch (node.type) {
+      case 'Program':
+        for (const statement of (node as hbs.AST.Program).body) walk(statement, scopes)
+        return
+      case 'PathExpression':
+        check(node as hbs.AST.PathExpression, scopes)
+        return
+      case 'MustacheStatement':
+      case 'SubExpression':
+      case 'BlockStatement': {
+        const call = node as hbs.AST.MustacheStatement | hbs.AST.SubExpression | hbs.AST.BlockStatement
+        // With arguments the callee can only be a helper (a missing one fails the trial render).
+        const takesArguments = call.params.length > 0 || (call.hash?.pairs.length ?? 0) > 0
+        if (!takesArguments && !isHelper(call.path)) walk(call.path, scopes)
+        for (const param of call.params) walk(param, scopes)
+        for (const pair of call.hash?.pairs ?? []) walk(pair.value, scopes)
+        if (node.type === 'BlockStatement') {
+          const block = node as hbs.AST.BlockStatement
+          const helper =
+            block.path.type === 'PathExpression' ? (block.path as hbs.AST.PathExpression).original : ''
+          // #if and #unless keep the context; #each, #with and sections move into a value.
+          walk(block.program, helper === 'if' || helper === 'unless' ? scopes : [...scopes, false])
+          walk(block.inverse, scopes)
+        }
+        return
+      }
+      default:
+        return
+    }
+  }
+  walk(hb.parse(source), [true])
+  return [...unknown].sort()
+}
+
 /**
  * Renders the integration's `jsonResponseBody` (undefined when it has none). Throws
  * `HttpError(500, 'invalid_response_template')` when the output is not valid JSON.
  */
-export function renderResponseBody(integration: CompiledIntegration, ctx: ResponseContext): string | undefined {
+export function renderResponseBody(
+  integration: CompiledIntegration,
+  ctx: ResponseContext
+): string | undefined {
   const template = integration.responseTemplate
   if (template === undefined) return undefined
   let output: string

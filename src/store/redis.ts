@@ -189,6 +189,18 @@ end
 return 1
 `
 
+/**
+ * ARGV: now, then each environment's synchronizedOnKey (§C3, the heartbeat). Like a write, it never
+ * moves a mark backwards when receivers' clocks disagree. Sent with EVAL: it runs every 30 s or so.
+ */
+const LUA_MARK_SYNCHRONIZED = `
+local now = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  if now > tonumber(redis.call('GET', ARGV[i]) or '0') then redis.call('SET', ARGV[i], ARGV[1]) end
+end
+return #ARGV - 1
+`
+
 type ScriptArg = string | number
 type Script = (...args: ScriptArg[]) => Promise<unknown>
 
@@ -273,6 +285,15 @@ function describe(url: string): string {
 export interface RedisStore extends SegmentStore {
   /** E.g. that Redis runs without append-only persistence; `serve` prints these. */
   readonly warnings: readonly string[]
+  /** `host:port[/db]` of the Redis server, without credentials (for `/status`). */
+  readonly server: string
+  /**
+   * Sets each environment's `<prefix>:big_segments_synchronized_on` to `now` (never backwards): the
+   * receiver's heartbeat, so LaunchDarkly's SDKs keep reporting HEALTHY between syncs (§C3).
+   */
+  markSynchronized(envs: readonly EnvironmentRef[], now?: number): Promise<void>
+  /** The environment's `<prefix>:big_segments_synchronized_on` in Unix ms, undefined when never written. */
+  synchronizedOn(env: EnvironmentRef): Promise<number | undefined>
 }
 
 class RedisSegmentStore implements RedisStore {
@@ -398,6 +419,21 @@ class RedisSegmentStore implements RedisStore {
     await this.sweeping
     // quit() fails while disconnected (no offline queue); disconnect() then stops reconnecting.
     await this.redis.quit().catch(() => this.redis.disconnect())
+  }
+
+  get server(): string {
+    return this.where
+  }
+
+  async markSynchronized(envs: readonly EnvironmentRef[], now = Date.now()): Promise<void> {
+    const keys = [...new Set(envs.map((env) => layoutOf(env).synchronizedOn))]
+    if (keys.length === 0) return
+    await this.run(() => this.redis.eval(LUA_MARK_SYNCHRONIZED, 0, now, ...keys))
+  }
+
+  async synchronizedOn(env: EnvironmentRef): Promise<number | undefined> {
+    const value = await this.run(() => this.redis.get(layoutOf(env).synchronizedOn))
+    return value === null ? undefined : Number(value)
   }
 
   /**

@@ -1,7 +1,7 @@
 import { compilePointer, type CompiledPointer } from '../pointer'
 import { compileResponseTemplate, type ResponseTemplate } from '../response-body'
 import type { SyncedSegmentCapability } from './types'
-import { checkManifest, type RuleProblem } from './validate'
+import { checkCapability, isObject, isSet, type RuleProblem } from './validate'
 
 /** How the members of a request say whether they are added or removed. */
 export type MembershipMode =
@@ -9,8 +9,8 @@ export type MembershipMode =
   | { kind: 'boolean'; memberArray: CompiledPointer; booleanMembership: CompiledPointer }
   /** One array; a single request value tested against `matcher` adds or removes them all. */
   | { kind: 'inclusion'; memberArray: CompiledPointer; action: CompiledPointer; matcher: RegExp }
-  /** Two arrays, either of which may be absent. */
-  | { kind: 'addRemove'; addArray: CompiledPointer; removeArray: CompiledPointer }
+  /** Two arrays, either of which may be absent from a request; a manifest may even name only one. */
+  | { kind: 'addRemove'; addArray?: CompiledPointer; removeArray?: CompiledPointer }
 
 /** A `requestParser` with every pointer and the matcher compiled. */
 export interface CompiledParser {
@@ -36,25 +36,50 @@ export interface CompiledIntegration {
   manifestPath: string
   capability: SyncedSegmentCapability
   parser: CompiledParser
-  /** Absent when the integration has no `jsonResponseBody`. */
+  /** Absent when the integration has no `jsonResponseBody` (or an empty one). */
   responseTemplate?: ResponseTemplate
 }
 
+/** The manifest's `capabilities.syncedSegment`, or undefined when it has none (§B8: skipped, not an error). */
+export function syncedSegmentOf(manifest: unknown): unknown {
+  return isObject(manifest) && isObject(manifest.capabilities)
+    ? manifest.capabilities.syncedSegment
+    : undefined
+}
+
+/** The manifest's `name`, else the integration key. */
+export function manifestName(manifest: unknown, key: string): string {
+  const name = isObject(manifest) ? manifest.name : undefined
+  return typeof name === 'string' && name !== '' ? name : key
+}
+
 /**
- * Validates a parsed manifest and compiles it: everything a request needs is prepared here, once.
- * Returns the problems instead when the manifest breaks a rule; pointers, matcher and template
- * are checked even when a structural rule fails, so one run reports all that is wrong.
+ * Validates a parsed manifest's capability and compiles it: everything a request needs is prepared
+ * here, once. Returns the problems instead when the capability breaks a rule; pointers, matcher and
+ * template are checked even when a structural rule fails, so one run reports all that is wrong.
+ * Optional pointers and `jsonResponseBody` set to "" are not set, as in LaunchDarkly's parser.
  */
 export function compileManifest(
   key: string,
   manifestPath: string,
   manifest: unknown
 ): { integration: CompiledIntegration; problems: [] } | { integration?: undefined; problems: RuleProblem[] } {
-  const { problems, capability } = checkManifest(manifest)
+  const raw = syncedSegmentOf(manifest)
+  if (raw === undefined) {
+    return {
+      problems: [
+        { rule: 'manifest-capability', message: 'the manifest has no /capabilities/syncedSegment object' }
+      ]
+    }
+  }
+  // Even when the schema fails, whatever pointers, matcher and template there are get checked.
+  const { problems, capability } = checkCapability(raw)
   if (capability === undefined) return { problems }
 
   const p = capability.requestParser
-  const pointer = (field: string, value: string): CompiledPointer => {
+  const pointer = (field: string, value: string | undefined): CompiledPointer => {
+    // Missing only when the schema failed, which has said so.
+    if (value === undefined) return compilePointer('')
     try {
       return compilePointer(value)
     } catch (err) {
@@ -62,7 +87,8 @@ export function compileManifest(
       return compilePointer('')
     }
   }
-  const optional = (field: string, value: string | undefined) => (value === undefined ? undefined : pointer(field, value))
+  const optional = (field: string, value: string | undefined) =>
+    isSet(value) ? pointer(field, value) : undefined
 
   const parser: Omit<CompiledParser, 'mode'> = {
     environmentId: pointer('requestParser.environmentIdPath', p.environmentIdPath),
@@ -73,19 +99,32 @@ export function compileManifest(
     member: {
       id: pointer('requestParser.memberArrayParser.memberIdPath', p.memberArrayParser.memberIdPath),
       cohortId: optional('requestParser.memberArrayParser.cohortIdPath', p.memberArrayParser.cohortIdPath),
-      cohortName: optional('requestParser.memberArrayParser.cohortNamePath', p.memberArrayParser.cohortNamePath)
+      cohortName: optional(
+        'requestParser.memberArrayParser.cohortNamePath',
+        p.memberArrayParser.cohortNamePath
+      )
     }
   }
 
   const memberArray = optional('requestParser.memberArrayPath', p.memberArrayPath)
   const addArray = optional('requestParser.addMemberArrayPath', p.addMemberArrayPath)
   const removeArray = optional('requestParser.removeMemberArrayPath', p.removeMemberArrayPath)
-  const booleanMembership = optional('requestParser.memberArrayParser.booleanMembershipPath', p.memberArrayParser.booleanMembershipPath)
-  const action = optional('requestParser.arrayInclusion.path', p.arrayInclusion?.path)
-  const matcher = p.arrayInclusion === undefined ? undefined : compileMatcher(p.arrayInclusion.matcher, problems)
+  const booleanMembership = optional(
+    'requestParser.memberArrayParser.booleanMembershipPath',
+    p.memberArrayParser.booleanMembershipPath
+  )
+  // Required inside arrayInclusion: "" is the whole body (which is never the string a matcher needs).
+  const action =
+    p.arrayInclusion === undefined
+      ? undefined
+      : pointer('requestParser.arrayInclusion.path', p.arrayInclusion.path)
+  const matcher =
+    typeof p.arrayInclusion?.matcher === 'string'
+      ? compileMatcher(p.arrayInclusion.matcher, problems)
+      : undefined
 
   let responseTemplate: ResponseTemplate | undefined
-  if (capability.jsonResponseBody !== undefined) {
+  if (isSet(capability.jsonResponseBody)) {
     try {
       responseTemplate = compileResponseTemplate(capability.jsonResponseBody)
     } catch (err) {
@@ -100,7 +139,7 @@ export function compileManifest(
 
   // With no problem, the rules guarantee exactly one of these shapes.
   let mode: MembershipMode
-  if (addArray !== undefined && removeArray !== undefined) {
+  if (addArray !== undefined || removeArray !== undefined) {
     mode = { kind: 'addRemove', addArray, removeArray }
   } else if (memberArray !== undefined && action !== undefined && matcher !== undefined) {
     mode = { kind: 'inclusion', memberArray, action, matcher }
@@ -109,11 +148,10 @@ export function compileManifest(
   } else {
     throw new Error(`${manifestPath}: no membership mode, although the manifest passed validation`)
   }
-  const name = (manifest as { name?: unknown }).name
   return {
     integration: {
       key,
-      name: typeof name === 'string' && name !== '' ? name : key,
+      name: manifestName(manifest, key),
       manifestPath,
       capability,
       parser: { ...parser, mode },
@@ -128,7 +166,10 @@ function compileMatcher(matcher: string, problems: RuleProblem[]): RegExp {
     // No flags: a flagless RegExp keeps no lastIndex state, so one instance serves every request.
     return new RegExp(matcher)
   } catch (err) {
-    problems.push({ rule: 'matcher-regex', message: `requestParser.arrayInclusion.matcher: ${(err as Error).message}` })
+    problems.push({
+      rule: 'matcher-regex',
+      message: `requestParser.arrayInclusion.matcher: ${(err as Error).message}`
+    })
     return /$^/
   }
 }

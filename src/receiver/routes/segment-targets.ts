@@ -13,6 +13,7 @@ import { parseRequest } from '../parse'
 import { renderResponseBody } from '../response-body'
 import { segmentKeyFor } from '../segment-key'
 import { consoleSegmentPath } from '../links'
+import type { IntegrationDirectory } from '../integrations'
 import { JSON_TYPE, type ReceiverContext, type SyncState } from './context'
 
 interface SyncRoute {
@@ -63,6 +64,14 @@ export function renderSyncResponse(
   })
 }
 
+/** 400 for an integration loaded without the capability (LaunchDarkly's validation server does so), else 404. */
+function unknownIntegration(ctx: ReceiverContext, integrationKey: string): HttpError {
+  const skipped = (ctx.integrations as Partial<IntegrationDirectory>).skipped?.get(integrationKey.toLowerCase())
+  return skipped
+    ? new BadRequestError(`integration does not support synced segments: ${skipped.key} has no capabilities.syncedSegment`, 'unsupported_integration')
+    : new NotFoundError(`unknown integration ${quoted(integrationKey)}`, 'unknown_integration')
+}
+
 const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, { ctx }) => {
   const bodyLimit = ctx.config.bodyLimitBytes
 
@@ -73,7 +82,7 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
     try {
       const principal = ctx.authority.authenticate(request.headers.authorization)
       request.principal = principal
-      if (!request.integration) throw new NotFoundError(`unknown integration ${quoted(integrationKey)}`, 'unknown_integration')
+      if (!request.integration) throw unknownIntegration(ctx, integrationKey)
       ctx.rateLimiter?.hit(principal.name)
       if (!isJsonContentType(request.headers['content-type'])) {
         throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json')
