@@ -312,9 +312,13 @@ describe('SQLite store', () => {
       ['nextMembers', [1, 'c', 10]],
       ['listSegments', ['p', 'e', 10, 0]],
       ['countSegments', ['p', 'e']],
-      ['touchSegment', ['n', 1, null, 1, 1]],
+      ['touchSegment', ['n', 1, null, 1, 0, null, 1]],
+      ['isExcluded', ['p', 'e', 's', 'c']],
+      ['removeExcluded', [1, '["c"]']],
+      ['touchTargets', [1, 1, 1, 1]],
       ['deleteSegment', [1]],
-      ['purgeMembers', [1, 1, 10]]
+      ['purgeMembers', [1, 1, 10]],
+      ['purgeExcluded', [1, 1, 10]]
     ]
 
     it.each(plans)('%s reads through an index, never a scan or a sort', (name, params) => {
