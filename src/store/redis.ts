@@ -117,12 +117,13 @@ for _, change in ipairs(changes) do
   if generation == false then
     generation = redis.call('HINCRBY', ns .. 'generations', change.key, 1)
     redis.call('HSET', segmentKey, 'kind', change.kind, 'generation', generation, 'creationDate', now,
-      'external', change.external, 'version', 1, 'name', change.name)
+      'external', change.external, 'version', 1)
     redis.call('ZADD', ns .. 'segments', 0, change.key)
-  end
-  local current = redis.call('HMGET', segmentKey, 'name', 'externalLink', 'version')
-  if current[1] ~= change.name or (change.link ~= '' and current[2] ~= change.link) then
-    redis.call('HSET', segmentKey, 'version', tonumber(current[3] or '1') + 1)
+  else
+    local current = redis.call('HMGET', segmentKey, 'name', 'externalLink', 'version')
+    if current[1] ~= change.name or (change.link ~= '' and current[2] ~= change.link) then
+      redis.call('HSET', segmentKey, 'version', tonumber(current[3] or '1') + 1)
+    end
   end
   redis.call('HSET', segmentKey, 'name', change.name, 'lastModifiedDate', now)
   if change.link ~= '' then redis.call('HSET', segmentKey, 'externalLink', change.link) end
@@ -366,7 +367,9 @@ function matches(record: SegmentRecord, filter: SegmentFilter): boolean {
 
 /** One page of a sorted, filtered listing of every record (ties by key, as SQLite orders them). */
 function selectPage(records: SegmentRecord[], options: ListOptions): Page<SegmentRecord> {
-  const selected = options.filter ? records.filter((record) => matches(record, options.filter as SegmentFilter)) : records
+  const selected = options.filter
+    ? records.filter((record) => matches(record, options.filter as SegmentFilter))
+    : records
   const sorts = options.sort ?? []
   selected.sort((a, b) => {
     for (const { field, descending } of sorts) {
@@ -377,7 +380,10 @@ function selectPage(records: SegmentRecord[], options: ListOptions): Page<Segmen
     }
     return byteCompare(a.key, b.key)
   })
-  return { items: selected.slice(options.offset, options.offset + options.limit), totalCount: selected.length }
+  return {
+    items: selected.slice(options.offset, options.offset + options.limit),
+    totalCount: selected.length
+  }
 }
 
 /** Redis answers that mean "not available right now" rather than "this request is wrong". */
@@ -507,7 +513,12 @@ class RedisSegmentStore implements RedisStore {
     return { included: included === 1, excluded: excluded === 1 }
   }
 
-  async updateTargets(env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, options: { now?: number } = {}): Promise<SegmentRecord | undefined> {
+  async updateTargets(
+    env: EnvironmentRef,
+    segmentKey: string,
+    update: TargetsUpdate,
+    options: { now?: number } = {}
+  ): Promise<SegmentRecord | undefined> {
     const layout = layoutOf(env)
     const lists: Array<[string[] | undefined, string]> = [
       [update.included?.remove, layout.includePrefix],
@@ -515,9 +526,16 @@ class RedisSegmentStore implements RedisStore {
       [update.excluded?.remove, layout.excludePrefix],
       [update.excluded?.add, layout.excludePrefix]
     ]
-    const args: ScriptArg[] = [layout.ns, segmentKey, layout.synchronizedOn, options.now ?? Date.now(), Date.now()]
+    const args: ScriptArg[] = [
+      layout.ns,
+      segmentKey,
+      layout.synchronizedOn,
+      options.now ?? Date.now(),
+      Date.now()
+    ]
     for (const [keys] of lists) args.push(keys?.length ?? 0)
-    for (const [keys, prefix] of lists) for (const key of keys ?? []) args.push(key, prefix + contextKeyHash(key))
+    for (const [keys, prefix] of lists)
+      for (const key of keys ?? []) args.push(key, prefix + contextKeyHash(key))
     const raw = (await this.run(() => this.redis.syncedSegmentsTargets(...args))) as RawRecord | null
     return raw ? toRecord(raw) : undefined
   }

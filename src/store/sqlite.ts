@@ -39,7 +39,7 @@ import type {
 } from './types'
 
 /** Schema steps; `user_version` is the number applied. Append a step to migrate, never edit one. */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE segments (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -233,7 +233,8 @@ export const SQL = {
     included_count = included_count + ?, version = version + ?, cohort_id = coalesce(cohort_id, ?) WHERE id = ?`,
   touchTargets: `UPDATE segments SET last_modified_date = ?, included_count = included_count + ?,
     excluded_count = excluded_count + ? WHERE id = ?`,
-  addExcluded: 'INSERT OR IGNORE INTO excluded_members (segment_id, context_key) SELECT ?, value FROM json_each(?)',
+  addExcluded:
+    'INSERT OR IGNORE INTO excluded_members (segment_id, context_key) SELECT ?, value FROM json_each(?)',
   removeExcluded:
     'DELETE FROM excluded_members WHERE segment_id = ? AND context_key IN (SELECT value FROM json_each(?))',
   isExcluded: `SELECT 1 FROM excluded_members WHERE segment_id =
@@ -275,7 +276,9 @@ function prepareStatements(db: Database.Database) {
     insertSegment: db.prepare<
       [string, string, string, string, string, number, number, number, string, string | null, string | null]
     >(SQL.insertSegment),
-    touchSegment: db.prepare<[string, number, string | null, number, number, string | null, number]>(SQL.touchSegment),
+    touchSegment: db.prepare<[string, number, string | null, number, number, string | null, number]>(
+      SQL.touchSegment
+    ),
     touchTargets: db.prepare<[number, number, number, number]>(SQL.touchTargets),
     addExcluded: db.prepare<[number, string]>(SQL.addExcluded),
     removeExcluded: db.prepare<[number, string]>(SQL.removeExcluded),
@@ -309,7 +312,9 @@ export class SqliteSegmentStore implements SegmentStore {
   ) => ApplyResult
   private readonly groupTx: Database.Transaction<(group: PendingApply[]) => Outcome[]>
   private readonly deleteTx: Database.Transaction<(env: EnvironmentRef, segmentKey: string) => boolean>
-  private readonly listTx: Database.Transaction<(env: EnvironmentRef, options: ListOptions) => Page<SegmentRecord>>
+  private readonly listTx: Database.Transaction<
+    (env: EnvironmentRef, options: ListOptions) => Page<SegmentRecord>
+  >
   private readonly targetsTx: Database.Transaction<
     (env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, now: number) => SegmentRecord | undefined
   >
@@ -342,9 +347,12 @@ export class SqliteSegmentStore implements SegmentStore {
       this.deleteOne(env, segmentKey)
     )
     // One read transaction, so the page and the total come from the same snapshot.
-    this.listTx = this.db.transaction((env: EnvironmentRef, options: ListOptions) => this.listPage(env, options))
-    this.targetsTx = this.db.transaction((env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, now: number) =>
-      this.updateTargetsOne(env, segmentKey, update, now)
+    this.listTx = this.db.transaction((env: EnvironmentRef, options: ListOptions) =>
+      this.listPage(env, options)
+    )
+    this.targetsTx = this.db.transaction(
+      (env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, now: number) =>
+        this.updateTargetsOne(env, segmentKey, update, now)
     )
     this.purgeTx = this.db.transaction((maxRows: number) => this.purgeBatch(maxRows))
     this.schedulePurge()
@@ -479,7 +487,11 @@ export class SqliteSegmentStore implements SegmentStore {
         throw new ConflictError(
           `Segment ${change.segmentKey} has context kind ${row.context_kind}, not ${change.contextKind}`
         )
-      } else if (change.cohortId !== undefined && row.cohort_id !== null && row.cohort_id !== change.cohortId) {
+      } else if (
+        change.cohortId !== undefined &&
+        row.cohort_id !== null &&
+        row.cohort_id !== change.cohortId
+      ) {
         throw cohortConflict(change.segmentKey, row.cohort_id, change.cohortId)
       }
 
@@ -489,9 +501,19 @@ export class SqliteSegmentStore implements SegmentStore {
       // changes() counts only rows really inserted or deleted, so re-adds and absent removes are free.
       if (adds.length > 0) delta += s.addMembers.run(id, JSON.stringify(adds)).changes
       if (removes.length > 0) delta -= s.removeMembers.run(id, JSON.stringify(removes)).changes
-      const redefined = row.name !== change.name || (change.externalLink !== undefined && change.externalLink !== row.external_link)
+      const redefined =
+        row.name !== change.name ||
+        (change.externalLink !== undefined && change.externalLink !== row.external_link)
       const versionDelta = redefined ? 1 : 0
-      s.touchSegment.run(change.name, now, change.externalLink ?? null, delta, versionDelta, change.cohortId ?? null, id)
+      s.touchSegment.run(
+        change.name,
+        now,
+        change.externalLink ?? null,
+        delta,
+        versionDelta,
+        change.cohortId ?? null,
+        id
+      )
       segments.push(
         toRecord({
           ...row,
@@ -517,12 +539,21 @@ export class SqliteSegmentStore implements SegmentStore {
     return true
   }
 
-  private updateTargetsOne(env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, now: number): SegmentRecord | undefined {
+  private updateTargetsOne(
+    env: EnvironmentRef,
+    segmentKey: string,
+    update: TargetsUpdate,
+    now: number
+  ): SegmentRecord | undefined {
     const s = this.stmt
     const row = s.segment.get(env.projectKey, env.environmentKey, segmentKey)
     if (row === undefined) return undefined
     // Removes before adds: a key in both lists ends up added, whatever order the lists came in.
-    const change = (list: TargetListUpdate | undefined, add: Database.Statement<[number, string]>, remove: Database.Statement<[number, string]>): number => {
+    const change = (
+      list: TargetListUpdate | undefined,
+      add: Database.Statement<[number, string]>,
+      remove: Database.Statement<[number, string]>
+    ): number => {
       let delta = 0
       if (list?.remove?.length) delta -= remove.run(row.id, JSON.stringify(list.remove)).changes
       if (list?.add?.length) delta += add.run(row.id, JSON.stringify(list.add)).changes
@@ -543,17 +574,27 @@ export class SqliteSegmentStore implements SegmentStore {
     if (options.sort === undefined && options.filter === undefined) {
       // The plain listing by key, through the unique index.
       return {
-        items: this.stmt.listSegments.all(env.projectKey, env.environmentKey, options.limit, options.offset).map(toRecord),
+        items: this.stmt.listSegments
+          .all(env.projectKey, env.environmentKey, options.limit, options.offset)
+          .map(toRecord),
         totalCount: this.stmt.countSegments.get(env.projectKey, env.environmentKey) ?? 0
       }
     }
     const where = filterClause(options.filter)
-    const order = [...(options.sort ?? []).map((sort) => `${SORT_COLUMNS[sort.field]}${sort.descending ? ' DESC' : ''}`), 'segment_key']
+    const order = [
+      ...(options.sort ?? []).map((sort) => `${SORT_COLUMNS[sort.field]}${sort.descending ? ' DESC' : ''}`),
+      'segment_key'
+    ]
     const base = `FROM segments WHERE project_key = ? AND environment_key = ?${where.sql}`
     const params = [env.projectKey, env.environmentKey, ...where.params]
-    const items = (this.listStatement(`SELECT ${SEGMENT_COLUMNS} ${base} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`)
-      .all(...params, options.limit, options.offset) as SegmentRow[]).map(toRecord)
-    const totalCount = this.listStatement(`SELECT count(*) ${base}`).pluck().get(...params) as number
+    const items = (
+      this.listStatement(
+        `SELECT ${SEGMENT_COLUMNS} ${base} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`
+      ).all(...params, options.limit, options.offset) as SegmentRow[]
+    ).map(toRecord)
+    const totalCount = this.listStatement(`SELECT count(*) ${base}`)
+      .pluck()
+      .get(...params) as number
     return { items, totalCount }
   }
 
@@ -642,13 +683,21 @@ export class SqliteSegmentStore implements SegmentStore {
   async membership(env: EnvironmentRef, segmentKey: string, contextKey: string): Promise<ContextMembership> {
     try {
       const args = [env.projectKey, env.environmentKey, segmentKey, contextKey] as const
-      return { included: this.stmt.isMember.get(...args) !== undefined, excluded: this.stmt.isExcluded.get(...args) !== undefined }
+      return {
+        included: this.stmt.isMember.get(...args) !== undefined,
+        excluded: this.stmt.isExcluded.get(...args) !== undefined
+      }
     } catch (error) {
       throw unavailable(this.db, error)
     }
   }
 
-  async updateTargets(env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, options: { now?: number } = {}): Promise<SegmentRecord | undefined> {
+  async updateTargets(
+    env: EnvironmentRef,
+    segmentKey: string,
+    update: TargetsUpdate,
+    options: { now?: number } = {}
+  ): Promise<SegmentRecord | undefined> {
     if (!this.db.open) throw new StoreUnavailableError('SQLite store is closed')
     try {
       return this.targetsTx.immediate(env, segmentKey, update, options.now ?? Date.now())

@@ -142,12 +142,21 @@ export interface SegmentStore {
    * Adds and removes keys of an existing segment's included and excluded lists atomically, as one
    * sync is applied; the segment after the change, or undefined (nothing changed) when it is absent.
    */
-  updateTargets(env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, options?: { now?: number }): Promise<SegmentRecord | undefined>
+  updateTargets(
+    env: EnvironmentRef,
+    segmentKey: string,
+    update: TargetsUpdate,
+    options?: { now?: number }
+  ): Promise<SegmentRecord | undefined>
   /**
    * Included context keys in ascending (byte-wise) order, strictly after `after` when given,
    * at most `limit` of them (all when omitted). Streamed: memory stays constant whatever the size.
    */
-  members(env: EnvironmentRef, segmentKey: string, options: { after?: string; limit?: number }): AsyncIterable<string>
+  members(
+    env: EnvironmentRef,
+    segmentKey: string,
+    options: { after?: string; limit?: number }
+  ): AsyncIterable<string>
   /** Deletes the segment; a later sync re-creates it with generation + 1. False when absent. */
   deleteSegment(env: EnvironmentRef, segmentKey: string): Promise<boolean>
   /** Resolves when the store is reachable, rejects otherwise (used by /healthz). */
