@@ -72,13 +72,7 @@ export interface SdkClientOptions {
 }
 
 /** An initialised SDK client reading flags from `flagFile` and big segments from Redis at `redisPort`. */
-export async function sdkClient({
-  flagFile,
-  errors,
-  redisPort,
-  prefix,
-  bigSegments = {}
-}: SdkClientOptions): Promise<ld.LDClient> {
+export async function sdkClient({ flagFile, errors, redisPort, prefix, bigSegments = {} }: SdkClientOptions): Promise<ld.LDClient> {
   const record = (...args: unknown[]): void => {
     errors.push(args.map(String).join(' '))
   }

@@ -152,11 +152,7 @@ export interface SegmentStore {
    * Included context keys in ascending (byte-wise) order, strictly after `after` when given,
    * at most `limit` of them (all when omitted). Streamed: memory stays constant whatever the size.
    */
-  members(
-    env: EnvironmentRef,
-    segmentKey: string,
-    options: { after?: string; limit?: number }
-  ): AsyncIterable<string>
+  members(env: EnvironmentRef, segmentKey: string, options: { after?: string; limit?: number }): AsyncIterable<string>
   /** Deletes the segment; a later sync re-creates it with generation + 1. False when absent. */
   deleteSegment(env: EnvironmentRef, segmentKey: string): Promise<boolean>
   /** Resolves when the store is reachable, rejects otherwise (used by /healthz). */
