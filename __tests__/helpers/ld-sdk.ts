@@ -14,8 +14,15 @@ export const FLAG = 'show-beta'
 /**
  * Flag data as LaunchDarkly would serve it: a rule matching the synced (unbounded) segment
  * `segmentKey` at `generation`, written to `<dir>/flags-g<generation>.json`; returns the path.
+ * `segmentRules` are the segment's own targeting rules (LaunchDarkly's segment rule format), which
+ * the SDK consults for contexts neither included nor excluded.
  */
-export function writeFlagData(dir: string, segmentKey: string, generation: number): string {
+export function writeFlagData(
+  dir: string,
+  segmentKey: string,
+  generation: number,
+  segmentRules: object[] = []
+): string {
   const path = join(dir, `flags-g${generation}.json`)
   const data = {
     flags: {
@@ -45,7 +52,7 @@ export function writeFlagData(dir: string, segmentKey: string, generation: numbe
         generation,
         included: [],
         excluded: [],
-        rules: [],
+        rules: segmentRules,
         salt: 'salt'
       }
     }

@@ -51,7 +51,7 @@ describe('parseConfig', () => {
     [{ projects: [{ key: 'p', environments: [{ key: 'e' }] }], tokens: [] }, 'projects[0].environments[0]: missing required field "clientSideId"'],
     [{ projects: [{ key: 'has space', environments: [{ key: 'e', clientSideId: 'c' }] }], tokens: [] }, 'projects[0].key: must be a key of letters'],
     [testConfig({ tokens: [{ name: 't', token: 'long-enough-token', actions: 'all', environments: '*' }] }), 'tokens[0].actions: must be "*" or a non-empty list'],
-    [testConfig({ tokens: [{ name: 't', token: 'long-enough-token', actions: ['deleteEverything'], environments: '*' }] }), 'tokens[0].actions[0]: must be one of createSegment, updateIncluded, viewProject, deleteSegment, got "deleteEverything"'],
+    [testConfig({ tokens: [{ name: 't', token: 'long-enough-token', actions: ['deleteEverything'], environments: '*' }] }), 'tokens[0].actions[0]: must be one of createSegment, updateIncluded, updateExcluded, viewProject, deleteSegment, got "deleteEverything"'],
     [testConfig({ tokens: [{ name: 't', token: 'long-enough-token', actions: '*', environments: [] }] }), 'tokens[0].environments: must be "*" or a non-empty list of "project/environment"'],
     [testConfig({ tokens: [{ name: 't', token: 'short', actions: '*', environments: '*' }] }), 'tokens[0].token: must be at least 8 characters without spaces'],
     [testConfig({ tokens: [{ name: 't', token: 'long-enough-token', actions: '*', environments: ['acme'] }] }), 'tokens[0].environments[0]: must be "project/environment"'],
@@ -89,7 +89,7 @@ describe('parseConfig', () => {
     writeFileSync(file, JSON.stringify(testConfig({ tokens: 'none' })))
     expect(() => loadConfigFile(file)).toThrow(`${file}: invalid configuration:\n  tokens: must be array`)
     writeFileSync(file, JSON.stringify(testConfig()))
-    expect(loadConfigFile(file).tokens).toHaveLength(5)
+    expect(loadConfigFile(file).tokens).toHaveLength(6)
   })
 })
 
@@ -186,7 +186,7 @@ describe('createReceiver', () => {
     try {
       expect(again.credentials).toEqual(credentials)
       const response = await get(again.app, '/api/v2/segments/default/production/segment-audiences-aud-1/contexts/u1', credentials.token)
-      expect(response.json()).toEqual({ contextKey: 'u1', included: true })
+      expect(response.json()).toEqual({ userKey: 'u1', included: true, excluded: false, contextKey: 'u1' })
     } finally {
       await again.close()
     }

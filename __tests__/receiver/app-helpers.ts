@@ -29,7 +29,9 @@ export const TOKENS = {
   /** May create and update in staging only. */
   stagingWriter: 'staging-writer-0001',
   /** May only delete in production. */
-  deleter: 'deleter-token-0001'
+  deleter: 'deleter-token-0001',
+  /** May edit excluded targets and read in production, nothing else. */
+  excluder: 'excluder-token-0001'
 }
 
 export function testConfig(extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -49,7 +51,8 @@ export function testConfig(extra: Record<string, unknown> = {}): Record<string, 
       { name: 'updater', token: TOKENS.updater, actions: ['updateIncluded', 'viewProject'], environments: ['acme/production'] },
       { name: 'reader', token: TOKENS.reader, actions: ['viewProject'], environments: ['acme/production'] },
       { name: 'staging-writer', token: TOKENS.stagingWriter, actions: ['createSegment', 'updateIncluded'], environments: ['acme/staging'] },
-      { name: 'deleter', token: TOKENS.deleter, actions: ['deleteSegment'], environments: ['acme/production'] }
+      { name: 'deleter', token: TOKENS.deleter, actions: ['deleteSegment'], environments: ['acme/production'] },
+      { name: 'excluder', token: TOKENS.excluder, actions: ['updateExcluded', 'viewProject'], environments: ['acme/production'] }
     ],
     ...extra
   }
@@ -160,13 +163,17 @@ export async function snapshot(store: SegmentStore, envs: EnvironmentRef[] = [PR
   return state
 }
 
-/** A JSON error body: `{code, message}` under a JSON content type, no stack, no HTML. */
-export function expectJsonError(response: LightMyRequestResponse, status: number, code?: string): { code: string; message: string } {
+/** The request id an error body carries: a UUID. */
+export const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** LaunchDarkly's JSON error body: `{code, message, id}` under a JSON content type, no stack, no HTML. */
+export function expectJsonError(response: LightMyRequestResponse, status: number, code?: string): { code: string; message: string; id: string } {
   expect(response.statusCode).toBe(status)
   expect(response.headers['content-type']).toMatch(/^application\/json/)
   expect(response.body).not.toMatch(/<html|<!DOCTYPE|\n\s+at /i)
-  const body = response.json<{ code: string; message: string }>()
-  expect(Object.keys(body).sort()).toEqual(['code', 'message'])
+  const body = response.json<{ code: string; message: string; id: string }>()
+  expect(Object.keys(body).sort()).toEqual(['code', 'id', 'message'])
+  expect(body.id).toMatch(REQUEST_ID)
   if (code !== undefined) expect(body.code).toBe(code)
   expect(typeof body.message).toBe('string')
   return body

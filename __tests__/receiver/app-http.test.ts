@@ -8,7 +8,7 @@ import { parseConfig } from '../../src/receiver/config'
 import { BUNDLED_INTEGRATIONS_DIR, loadIntegrations } from '../../src/receiver/integrations'
 import { openSqliteStore } from '../../src/store/sqlite'
 import type { SegmentStore } from '../../src/store/types'
-import { audienceBody, captureLog, snapshot, sync, tempDir, testConfig, TOKENS } from './app-helpers'
+import { audienceBody, captureLog, REQUEST_ID, snapshot, sync, tempDir, testConfig, TOKENS } from './app-helpers'
 
 const integrations = loadIntegrations([BUNDLED_INTEGRATIONS_DIR])
 
@@ -67,7 +67,7 @@ describe('over a real socket', () => {
   it('answers malformed HTTP with a JSON 400', async () => {
     const response = await raw(port, 'THIS IS NOT HTTP\r\n\r\n')
     expect(response).toMatch(/^HTTP\/1\.1 400 /)
-    expect(jsonBodyOf(response)).toEqual({ code: 'invalid_request', message: 'malformed HTTP request' })
+    expect(jsonBodyOf(response)).toEqual({ code: 'invalid_request', message: 'malformed HTTP request', id: expect.stringMatching(REQUEST_ID) })
   })
 
   it('stops a chunked body at the limit with a JSON 413 and applies nothing', async () => {
@@ -120,6 +120,10 @@ describe('the log', () => {
       expect(response.statusCode).toBe(500)
       expect(response.body).not.toContain('secret')
       expect(t.log()).toContain('disk /secret/path exploded')
+      // The id the client got leads to the log line with the details.
+      const { id } = response.json<{ id: string }>()
+      expect(id).toMatch(REQUEST_ID)
+      expect(t.log()).toContain(`"reqId":"${id}"`)
       for (const token of [...Object.values(TOKENS), 'not-a-configured-token']) expect(t.log()).not.toContain(token)
     } finally {
       await t.close()

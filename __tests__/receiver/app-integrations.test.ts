@@ -118,7 +118,7 @@ describe.each([...integrations.keys()].sort())('%s', (key) => {
         for (const [contextKey, included] of cohort.ops) {
           directions.add(included)
           const check = await get(t.app, `${SEGMENTS}/${encodeURIComponent(segmentKey)}/contexts/${encodeURIComponent(contextKey)}`)
-          expect({ file, contextKey, ...check.json<object>() }).toEqual({ file, contextKey, included })
+          expect({ file, contextKey, ...check.json<object>() }).toEqual({ file, contextKey, userKey: contextKey, included, excluded: false })
         }
         const members = (await get(t.app, `${SEGMENTS}/${encodeURIComponent(segmentKey)}/members?limit=100000`)).json<{ items: string[] }>()
         expect(members.items.length).toBe(segment.includedCount)

@@ -42,17 +42,59 @@ describe('GET /api/v2/segments/:proj/:env', () => {
     expect(page.items.map((s) => s.key)).toEqual(['segment-audiences-b', 'segment-audiences-c'])
   })
 
-  it('pages 50 by default and allows at most 50', async () => {
+  it('pages 20 by default, as LaunchDarkly does, and allows at most 50', async () => {
     const members = Array.from({ length: 51 }, (_, i) => ({ userId: 'u1', cohortId: `c${String(i).padStart(2, '0')}`, value: true }))
     expect((await sync(app, 'segment-audiences', audienceBody(members))).statusCode).toBe(204)
     const page = (await get(app, SEGMENTS)).json<{ items: SegmentRecord[]; totalCount: number }>()
     expect(page.totalCount).toBe(51)
-    expect(page.items).toHaveLength(50)
+    expect(page.items).toHaveLength(20)
+    expect((await get(app, `${SEGMENTS}?limit=50`)).json<{ items: SegmentRecord[] }>().items).toHaveLength(50)
     expect((await get(app, `${SEGMENTS}?limit=50&offset=50`)).json<{ items: SegmentRecord[] }>().items.map((s) => s.key)).toEqual(['segment-audiences-c50'])
     expect(expectJsonError(await get(app, `${SEGMENTS}?limit=51`), 400).message).toMatch(/limit/)
     expectJsonError(await get(app, `${SEGMENTS}?limit=0`), 400)
     expectJsonError(await get(app, `${SEGMENTS}?offset=-1`), 400)
     expectJsonError(await get(app, `${SEGMENTS}?limit=ten`), 400)
+  })
+
+  it('links the first, previous, next and last pages as LaunchDarkly does, keeping sort and filter', async () => {
+    for (const id of ['a', 'b', 'c', 'd', 'e']) await addMembers(id, ['u1'])
+    const links = (url: string) => get(app, url).then((r) => r.json<{ _links: Record<string, { href: string; type: string }> }>()._links)
+    const middle = await links(`${SEGMENTS}?limit=2&offset=2&sort=-name&filter=query:segment`)
+    const href = (offset: number) => `${SEGMENTS}?sort=-name&filter=query%3Asegment&limit=2&offset=${offset}`
+    expect(middle).toEqual({
+      self: { href: href(2), type: 'application/json' },
+      first: { href: href(0), type: 'application/json' },
+      prev: { href: href(0), type: 'application/json' },
+      next: { href: href(4), type: 'application/json' },
+      last: { href: href(4), type: 'application/json' }
+    })
+    const first = await links(`${SEGMENTS}?limit=2`)
+    expect(first).not.toHaveProperty('prev')
+    expect(first.next.href).toBe(`${SEGMENTS}?limit=2&offset=2`)
+    const last = await links(`${SEGMENTS}?limit=2&offset=4`)
+    expect(last).not.toHaveProperty('next')
+    expect(last.prev.href).toBe(`${SEGMENTS}?limit=2&offset=2`)
+  })
+
+  it("sorts by LaunchDarkly's fields and filters by text and integration", async () => {
+    await addMembers('b', ['u1'])
+    await addMembers('a', ['u1'])
+    const rudder = { environmentId: PROD_ID, cohortId: 'z', cohortName: 'Alpha', listData: { add: [{ id: 'u1' }] } }
+    expect((await sync(app, 'rudderstack', rudder)).statusCode).toBe(204)
+    const keys = (url: string) => get(app, url).then((r) => r.json<{ items: SegmentRecord[] }>().items.map((s) => s.key))
+    const filtered = (filter: string) => keys(`${SEGMENTS}?filter=${encodeURIComponent(filter)}`)
+    expect(await keys(`${SEGMENTS}?sort=name`)).toEqual(['rudderstack-z', 'segment-audiences-a', 'segment-audiences-b'])
+    expect(await keys(`${SEGMENTS}?sort=-name`)).toEqual(['segment-audiences-b', 'segment-audiences-a', 'rudderstack-z'])
+    expect(await keys(`${SEGMENTS}?sort=-creationDate,name`)).toHaveLength(3)
+    expect(await filtered('external:rudderstack')).toEqual(['rudderstack-z'])
+    expect(await filtered('query:AUDIENCE A')).toEqual(['segment-audiences-a'])
+    expect(await filtered('query equals "alpha",external anyOf ["rudderstack","x"]')).toEqual(['rudderstack-z'])
+    expect(await filtered('external:segment-audiences,query:b')).toEqual(['segment-audiences-b'])
+    expect(await filtered('unbounded equals true,external exists')).toHaveLength(3)
+    expect((await get(app, `${SEGMENTS}?filter=${encodeURIComponent('tags anyOf ["beta"]')}`)).json()).toMatchObject({ items: [], totalCount: 0 })
+    expect(expectJsonError(await get(app, `${SEGMENTS}?sort=size`), 400).message).toMatch(/sort.*size/)
+    expect(expectJsonError(await get(app, `${SEGMENTS}?filter=color:red`), 400).message).toMatch(/color/)
+    expectJsonError(await get(app, `${SEGMENTS}?filter=${encodeURIComponent('query:a|query:b')}`), 400)
   })
 
   it('404 for an unknown project or environment', async () => {
@@ -79,14 +121,27 @@ describe('GET /api/v2/segments/:proj/:env/:key', () => {
     expect(segment).toEqual({
       key: 'rudderstack-rs-1',
       name: 'Rudder cohort',
+      tags: [],
+      creationDate: expect.any(Number),
+      lastModifiedDate: expect.any(Number),
+      version: 1,
+      deleted: false,
+      _links: {
+        self: { href: `${SEGMENTS}/rudderstack-rs-1`, type: 'application/json' },
+        site: { href: '/console/acme/production/segments/rudderstack-rs-1', type: 'text/html' }
+      },
+      rules: [],
+      included: [],
+      excluded: [],
       unbounded: true,
       unboundedContextKind: 'organization',
       generation: 1,
-      creationDate: expect.any(Number),
-      lastModifiedDate: expect.any(Number),
+      _unboundedMetadata: { version: 1, includedCount: 2, excludedCount: 0, lastModified: segment.lastModifiedDate, deleted: false },
       _external: 'rudderstack',
       _externalLink: 'https://rudderstack.example.com/cohorts/1',
-      includedCount: 2
+      _importInProgress: false,
+      includedCount: 2,
+      excludedCount: 0
     })
     expect(segment.creationDate).toBeGreaterThanOrEqual(before)
     expect(segment.lastModifiedDate).toBeGreaterThanOrEqual(segment.creationDate)
@@ -97,14 +152,101 @@ describe('GET /api/v2/segments/:proj/:env/:key', () => {
   })
 })
 
+/** LaunchDarkly's BigSegmentTarget, with contextKey beside it. */
+const target = (key: string, included: boolean, excluded = false) => ({ userKey: key, included, excluded, contextKey: key })
+
 describe('GET …/contexts/:contextKey', () => {
   it('says whether a context is included, for keys of any shape', async () => {
     const odd = 'a/b?c#d "quoted" ü 🙂'
     await addMembers('a', ['u1', odd])
-    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/u1`)).json()).toEqual({ contextKey: 'u1', included: true })
-    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/u2`)).json()).toEqual({ contextKey: 'u2', included: false })
-    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/${encodeURIComponent(odd)}`)).json()).toEqual({ contextKey: odd, included: true })
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/u1`)).json()).toEqual(target('u1', true))
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/u2`)).json()).toEqual(target('u2', false))
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/${encodeURIComponent(odd)}`)).json()).toEqual(target(odd, true))
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a/users/u1`)).json()).toEqual(target('u1', true))
     expectJsonError(await get(app, `${SEGMENTS}/nope/contexts/u1`), 404)
+  })
+})
+
+describe('POST …/contexts (and …/users)', () => {
+  const post = (url: string, payload: unknown, token: string | null = TOKENS.writer) =>
+    app.inject({
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: token }) },
+      payload: JSON.stringify(payload)
+    })
+  const url = `${SEGMENTS}/segment-audiences-a/contexts`
+
+  it('adds and removes included and excluded keys in one go, answering 204', async () => {
+    await addMembers('a', ['u1', 'u2'])
+    const response = await post(url, { included: { add: ['u3'], remove: ['u1'] }, excluded: { add: ['u2', 'x1'] } })
+    expect(response.statusCode).toBe(204)
+    expect(response.body).toBe('')
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/u2`)).json()).toEqual(target('u2', true, true))
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/x1`)).json()).toEqual(target('x1', false, true))
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/u1`)).json()).toEqual(target('u1', false))
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a`)).json()).toMatchObject({
+      includedCount: 2,
+      excludedCount: 2,
+      _unboundedMetadata: { includedCount: 2, excludedCount: 2 }
+    })
+    expect((await post(`${SEGMENTS}/segment-audiences-a/users`, { excluded: { remove: ['x1'] } })).statusCode).toBe(204)
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a`)).json()).toMatchObject({ excludedCount: 1 })
+  })
+
+  it('needs updateIncluded for included and updateExcluded for excluded', async () => {
+    await addMembers('a', ['u1'])
+    expectJsonError(await post(url, { included: { add: ['u2'] } }, null), 403)
+    expectJsonError(await post(url, { included: { add: ['u2'] } }, TOKENS.reader), 403)
+    expect(expectJsonError(await post(url, { excluded: { add: ['u2'] } }, TOKENS.updater), 403).message).toMatch(/updateExcluded/)
+    expect(expectJsonError(await post(url, { included: { add: ['u2'] } }, TOKENS.excluder), 403).message).toMatch(/updateIncluded/)
+    expectJsonError(await post(url, { included: { add: ['u2'] }, excluded: { add: ['u3'] } }, TOKENS.updater), 403)
+    expect((await post(url, { included: { add: ['u2'] } }, TOKENS.updater)).statusCode).toBe(204)
+    expect((await post(url, { excluded: { add: ['u3'] } }, TOKENS.excluder)).statusCode).toBe(204)
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a`)).json()).toMatchObject({ includedCount: 2, excludedCount: 1 })
+  })
+
+  it('refuses malformed bodies and unknown segments, changing nothing', async () => {
+    await addMembers('a', ['u1'])
+    expectJsonError(await post(url, { included: { add: [''] } }), 400)
+    expectJsonError(await post(url, { included: { add: ['x'.repeat(1025)] } }), 400)
+    expectJsonError(await post(url, { included: { add: [{}] } }), 400)
+    expectJsonError(await post(url, { include: { add: ['u2'] } }), 400)
+    expectJsonError(await post(url, { included: { added: ['u2'] } }), 400)
+    expect(expectJsonError(await post(url, { excluded: { add: ['u2'], remove: ['u2'] } }), 400).message).toMatch(/u2/)
+    expectJsonError(await post(url, []), 400)
+    expectJsonError(await post(`${SEGMENTS}/nope/contexts`, { included: { add: ['u2'] } }), 404)
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a`)).json()).toMatchObject({ includedCount: 1, excludedCount: 0 })
+    expect((await get(app, `${SEGMENTS}/nope`)).statusCode).toBe(404)
+  })
+
+  it('takes numbers as their decimal string, as a sync does', async () => {
+    await addMembers('a', ['u1'])
+    expect((await post(url, { excluded: { add: [42] } })).statusCode).toBe(204)
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/42`)).json()).toEqual(target('42', false, true))
+  })
+})
+
+describe('segment keys (§B4)', () => {
+  it.each(['cohort-20240101', 'seg-12345678', 'a-deadbeef'])("keeps LaunchDarkly's plain key for %s", async (cohortId) => {
+    await addMembers(cohortId, ['u1'])
+    const segment = (await get(app, `${SEGMENTS}/segment-audiences-${cohortId}`)).json()
+    expect(segment).toMatchObject({ key: `segment-audiences-${cohortId}`, includedCount: 1 })
+  })
+
+  it('refuses a second cohort ID at an existing key with a 409 naming both IDs, applying nothing', async () => {
+    await addMembers('Foo!', ['u1'])
+    const hashed = (await get(app, SEGMENTS)).json<{ items: SegmentRecord[] }>().items[0].key
+    const lookalike = hashed.slice('segment-audiences-'.length)
+    const members = [
+      { userId: 'u2', cohortId: 'fresh', value: true },
+      { userId: 'u2', cohortId: lookalike, value: true }
+    ]
+    const error = expectJsonError(await sync(app, 'segment-audiences', audienceBody(members)), 409, 'segment_key_conflict')
+    expect(error.message).toContain('"Foo!"')
+    expect(error.message).toContain(JSON.stringify(lookalike))
+    expect((await get(app, `${SEGMENTS}/segment-audiences-fresh`)).statusCode).toBe(404)
+    expect((await get(app, `${SEGMENTS}/${hashed}`)).json()).toMatchObject({ includedCount: 1 })
   })
 })
 
@@ -166,12 +308,12 @@ describe('DELETE /api/v2/segments/:proj/:env/:key', () => {
     expect(response.statusCode).toBe(204)
     expect(response.body).toBe('')
     expectJsonError(await get(app, `${SEGMENTS}/segment-audiences-a`), 404)
-    expect((await get(app, SEGMENTS)).json()).toEqual({ items: [], totalCount: 0 })
+    expect((await get(app, SEGMENTS)).json()).toMatchObject({ items: [], totalCount: 0 })
     expectJsonError(await del(`${SEGMENTS}/segment-audiences-a`), 404)
 
     await addMembers('a', ['u3'])
     expect((await get(app, `${SEGMENTS}/segment-audiences-a`)).json()).toMatchObject({ generation: 2, includedCount: 1 })
-    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/u1`)).json()).toEqual({ contextKey: 'u1', included: false })
+    expect((await get(app, `${SEGMENTS}/segment-audiences-a/contexts/u1`)).json()).toEqual(target('u1', false))
     expect((await get(app, `${SEGMENTS}/segment-audiences-a/members`)).json()).toEqual({ totalCount: 1, items: ['u3'], next: null })
   })
 })
@@ -186,6 +328,7 @@ describe('token scopes on every route', () => {
     SEGMENTS,
     `${SEGMENTS}/segment-audiences-a`,
     `${SEGMENTS}/segment-audiences-a/contexts/u1`,
+    `${SEGMENTS}/segment-audiences-a/users/u1`,
     `${SEGMENTS}/segment-audiences-a/members`
   ]
 

@@ -141,3 +141,38 @@ it('an SDK on the same Redis evaluates flags against what was synced through the
   }
   expect(errors).toEqual([])
 })
+
+it('contexts excluded through POST …/contexts are evaluated by the SDK as LaunchDarkly does', async () => {
+  const errors: string[] = []
+  await syncOverHttp([['erin', true]])
+  const edit = (body: object) =>
+    receiver.app.inject({
+      method: 'POST',
+      url: `${SEGMENT_URL}/contexts`,
+      headers: { authorization: TOKENS.writer, 'content-type': 'application/json' },
+      payload: JSON.stringify(body)
+    })
+  expect((await edit({ excluded: { add: ['staff-frank', 'erin'] } })).statusCode).toBe(204)
+  // A segment rule (LaunchDarkly's format) that would match every staff- key.
+  const staffRule = {
+    id: 'staff',
+    clauses: [{ attribute: 'key', op: 'startsWith', values: ['staff-'], negate: false }]
+  }
+  const client = await sdkClient(writeFlagData(dir, SEGMENT, await generationFromApi(), [staffRule]), errors)
+  try {
+    expect((await evaluate(client, 'staff-gina')).value).toBe(true)
+    // Excluded: the rule no longer makes it a member.
+    expect(await evaluate(client, 'staff-frank')).toMatchObject({
+      value: false,
+      reason: { kind: 'FALLTHROUGH', bigSegmentsStatus: 'HEALTHY' }
+    })
+    // Included and excluded: inclusion wins, in the SDK as in LaunchDarkly.
+    expect((await evaluate(client, 'erin')).value).toBe(true)
+    expect((await edit({ excluded: { remove: ['staff-frank'] } })).statusCode).toBe(204)
+    await cacheExpiry()
+    expect((await evaluate(client, 'staff-frank')).value).toBe(true)
+  } finally {
+    client.close()
+  }
+  expect(errors).toEqual([])
+})

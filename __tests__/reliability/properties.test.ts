@@ -114,7 +114,7 @@ describe.each(['SQLite', 'Redis'] as const)('over HTTP on %s', (storeName) => {
             expect(await readMembers(http, 'acme/production', segmentKey, 3)).toEqual(expected)
             for (const op of cohort.ops) {
               const answer = await http.request('GET', `${base}/contexts/${encodeURIComponent(op.contextKey)}`, { headers })
-              expect(JSON.parse(answer.body)).toEqual({ contextKey: op.contextKey, included: op.included })
+              expect(JSON.parse(answer.body)).toEqual({ userKey: op.contextKey, contextKey: op.contextKey, included: op.included, excluded: false })
             }
           }
         }),

@@ -28,7 +28,7 @@ import {
 
 jest.setTimeout(60_000)
 
-type Action = 'createSegment' | 'updateIncluded' | 'viewProject' | 'deleteSegment'
+type Action = 'createSegment' | 'updateIncluded' | 'updateExcluded' | 'viewProject' | 'deleteSegment'
 interface TokenScope {
   name: string
   token: string
@@ -61,6 +61,12 @@ const syncTo = (environmentId: string, cohortId: (n: number) => string) => (r: L
     body: JSON.stringify(audienceBody([{ userId: `scope-${n}`, cohortId: cohortId(n), value: true }], { environmentId }))
   })
 
+const targets = (collection: string, body: object) => (r: LiveReceiver, authorization: string | undefined) =>
+  r.request('POST', `${SEG}/acme/production/segment-audiences-seeded/${collection}`, {
+    headers: { ...headersWith(authorization), 'content-type': 'application/json' },
+    body: JSON.stringify(body)
+  })
+
 const ROUTES: Route[] = [
   { name: 'POST segment-targets, production, existing segment', needs: ['updateIncluded'], env: 'acme/production', ok: 204, send: syncTo(PROD_ID, () => 'seeded'), mutates: true },
   { name: 'POST segment-targets, production, new segment', needs: ['updateIncluded', 'createSegment'], env: 'acme/production', ok: 204, send: syncTo(PROD_ID, (n) => `new-${n}`), mutates: true },
@@ -74,6 +80,16 @@ const ROUTES: Route[] = [
   { name: 'GET a context', needs: ['viewProject'], env: 'acme/production', ok: 200, send: get(`${SEG}/acme/production/segment-audiences-seeded/contexts/seed`) },
   { name: 'GET members', needs: ['viewProject'], env: 'acme/production', ok: 200, send: get(`${SEG}/acme/production/segment-audiences-seeded/members`) },
   { name: 'GET a staging segment', needs: ['viewProject'], env: 'acme/staging', ok: 200, send: get(`${SEG}/acme/staging/segment-audiences-seeded`) },
+  { name: 'POST contexts, included', needs: ['updateIncluded'], env: 'acme/production', ok: 204, send: targets('contexts', { included: { add: ['t1'] } }), mutates: true },
+  { name: 'POST contexts, excluded', needs: ['updateExcluded'], env: 'acme/production', ok: 204, send: targets('contexts', { excluded: { add: ['t1'] } }), mutates: true },
+  {
+    name: 'POST users, both lists',
+    needs: ['updateIncluded', 'updateExcluded'],
+    env: 'acme/production',
+    ok: 204,
+    send: targets('users', { included: { remove: ['t1'] }, excluded: { remove: ['t1'] } }),
+    mutates: true
+  },
   {
     name: 'DELETE a production segment',
     needs: ['deleteSegment'],
@@ -152,7 +168,7 @@ describe('token scopes: every route × every token', () => {
 
   it('covered every route with every token, and no answer leaked a token, a stack or HTML', () => {
     expect(seen.length).toBe(table.length)
-    expect(table.length).toBe(16 * PRESENTED.length)
+    expect(table.length).toBe(19 * PRESENTED.length)
     for (const response of seen) expect(leaksIn(response.body)).toEqual([])
   })
 })

@@ -134,7 +134,7 @@ describe('replay into a receiver over HTTP', () => {
     const exited = [...someAudience.members].find(([, v]) => !v)![0]
     const entered = [...someAudience.members].find(([, v]) => v)![0]
     const segmentKey = `segment-audiences-${someAudience.audienceId}`
-    expect(await get(`/api/v2/segments/default/production/${segmentKey}/contexts/${exited}`)).toEqual({ contextKey: exited, included: false })
-    expect(await get(`/api/v2/segments/default/production/${segmentKey}/contexts/${entered}`)).toEqual({ contextKey: entered, included: true })
+    expect(await get(`/api/v2/segments/default/production/${segmentKey}/contexts/${exited}`)).toMatchObject({ contextKey: exited, included: false })
+    expect(await get(`/api/v2/segments/default/production/${segmentKey}/contexts/${entered}`)).toMatchObject({ contextKey: entered, included: true })
   })
 })

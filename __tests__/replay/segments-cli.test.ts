@@ -110,7 +110,9 @@ describe('synced-segments segments', () => {
       creationDate: 0,
       lastModifiedDate: 0,
       _external: 'segment-audiences',
-      includedCount: count
+      includedCount: count,
+      excludedCount: 0,
+      version: 1
     })
     expect(
       formatSegmentTable([

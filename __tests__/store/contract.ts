@@ -8,6 +8,7 @@ import { ConflictError, ForbiddenError } from '../../src/errors'
 import type {
   ApplyOptions,
   EnvironmentRef,
+  ListOptions,
   MembershipOp,
   SegmentChange,
   SegmentStore
@@ -105,7 +106,9 @@ export function runStoreContract(name: string, open: OpenStore): void {
           lastModifiedDate: T0,
           _external: 'segment-audiences',
           _externalLink: 'https://app.segment.com/audiences/aud_1',
-          includedCount: 2
+          includedCount: 2,
+          excludedCount: 0,
+          version: 1
         }
         expect(result.segments).toEqual([expected])
         expect(await store.getSegment(env, 'segment-audiences-aud_1')).toEqual(expected)
@@ -313,6 +316,146 @@ export function runStoreContract(name: string, open: OpenStore): void {
       })
     })
 
+    describe('cohort IDs (§B4)', () => {
+      it('remembers the cohort ID a segment was created for', async () => {
+        await store.apply(env, [change('seg', adds('u1'), { cohortId: 'aud_1' })], opts(T0))
+        await store.apply(env, [change('seg', adds('u2'), { cohortId: 'aud_1' })], opts(T1))
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ cohortId: 'aud_1', includedCount: 2 })
+      })
+
+      it('refuses another cohort ID at the same key with a 409 naming both, applying nothing of the call', async () => {
+        await store.apply(env, [change('seg', adds('u1'), { cohortId: 'Foo!' })], opts(T0))
+        const refused = store.apply(
+          env,
+          [
+            change('other', adds('u9'), { cohortId: 'x' }),
+            change('seg', adds('u2'), { cohortId: 'foo-1a2b3c4d' })
+          ],
+          opts(T1)
+        )
+        await expect(refused).rejects.toBeInstanceOf(ConflictError)
+        await expect(refused).rejects.toThrow(/"Foo!".*"foo-1a2b3c4d"/)
+        expect(await store.getSegment(env, 'other')).toBeUndefined()
+        expect(await store.getSegment(env, 'seg')).toMatchObject({
+          cohortId: 'Foo!',
+          includedCount: 1,
+          lastModifiedDate: T0
+        })
+        expect(await store.isIncluded(env, 'seg', 'u2')).toBe(false)
+      })
+
+      it('refuses two cohort IDs of one call that meet at one new key', async () => {
+        const refused = store.apply(
+          env,
+          [change('seg', adds('u1'), { cohortId: 'a' }), change('seg', adds('u2'), { cohortId: 'b' })],
+          opts(T0)
+        )
+        await expect(refused).rejects.toMatchObject({ statusCode: 409 })
+        expect(await store.getSegment(env, 'seg')).toBeUndefined()
+      })
+
+      it('lets a segment created without a cohort ID take the first one that arrives', async () => {
+        await store.apply(env, [change('seg', adds('u1'))], opts(T0))
+        expect(await store.getSegment(env, 'seg')).not.toHaveProperty('cohortId')
+        await store.apply(env, [change('seg', adds('u2'), { cohortId: 'aud_1' })], opts(T1))
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ cohortId: 'aud_1' })
+        await expect(
+          store.apply(env, [change('seg', adds('u3'), { cohortId: 'aud_2' })], opts(T2))
+        ).rejects.toMatchObject({
+          statusCode: 409
+        })
+      })
+
+      it('forgets the cohort ID with the segment: a re-created segment may take another', async () => {
+        await store.apply(env, [change('seg', adds('u1'), { cohortId: 'a' })], opts(T0))
+        await store.deleteSegment(env, 'seg')
+        await store.apply(env, [change('seg', adds('u1'), { cohortId: 'b' })], opts(T1))
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ cohortId: 'b', generation: 2 })
+      })
+    })
+
+    describe('version', () => {
+      it('counts changes of the name and the cohort link, not of membership', async () => {
+        await store.apply(env, [change('seg', adds('u1'), { name: 'A' })], opts(T0))
+        await store.apply(env, [change('seg', adds('u2'), { name: 'A' })], opts(T1))
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ version: 1 })
+        await store.apply(env, [change('seg', adds('u3'), { name: 'B' })], opts(T1))
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ version: 2 })
+        await store.apply(
+          env,
+          [change('seg', [], { name: 'B', externalLink: 'https://example.com/c' })],
+          opts(T2)
+        )
+        await store.apply(
+          env,
+          [change('seg', [], { name: 'B', externalLink: 'https://example.com/c' })],
+          opts(T2)
+        )
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ version: 3 })
+      })
+    })
+
+    describe('targets: included and excluded lists (§B7)', () => {
+      beforeEach(async () => {
+        await store.apply(env, [change('seg', adds('u1', 'u2'))], opts(T0))
+      })
+
+      it('adds and removes excluded keys with an exact excludedCount, apart from the included ones', async () => {
+        const after = await store.updateTargets(
+          env,
+          'seg',
+          { excluded: { add: ['u2', 'x1', 'x2', 'x1'] } },
+          { now: T1 }
+        )
+        expect(after).toMatchObject({
+          key: 'seg',
+          includedCount: 2,
+          excludedCount: 3,
+          lastModifiedDate: T1,
+          creationDate: T0
+        })
+        expect(await store.membership(env, 'seg', 'u2')).toEqual({ included: true, excluded: true })
+        expect(await store.membership(env, 'seg', 'x1')).toEqual({ included: false, excluded: true })
+        expect(await store.membership(env, 'seg', 'u1')).toEqual({ included: true, excluded: false })
+        expect(await store.membership(env, 'seg', 'nobody')).toEqual({ included: false, excluded: false })
+
+        await store.updateTargets(env, 'seg', { excluded: { remove: ['x1', 'never'] } }, { now: T2 })
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ excludedCount: 2, includedCount: 2 })
+        expect(await store.isIncluded(env, 'seg', 'x1')).toBe(false)
+      })
+
+      it('edits the included list as a sync does, removes before adds', async () => {
+        const after = await store.updateTargets(
+          env,
+          'seg',
+          { included: { add: ['u3', 'u1'], remove: ['u2', 'u3'] } },
+          { now: T1 }
+        )
+        expect(after).toMatchObject({ includedCount: 2, excludedCount: 0 })
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['u1', 'u3'])
+      })
+
+      it('answers undefined for an absent segment and creates nothing', async () => {
+        expect(await store.updateTargets(env, 'absent', { included: { add: ['u1'] } })).toBeUndefined()
+        expect(await store.getSegment(env, 'absent')).toBeUndefined()
+        expect(await store.membership(env, 'absent', 'u1')).toEqual({ included: false, excluded: false })
+      })
+
+      it('keeps excluded keys across syncs, and drops them with the segment', async () => {
+        await store.updateTargets(env, 'seg', { excluded: { add: ['x1'] } }, { now: T1 })
+        await store.apply(env, [change('seg', adds('u3'))], opts(T1))
+        expect(await store.getSegment(env, 'seg')).toMatchObject({ excludedCount: 1, includedCount: 3 })
+        await store.deleteSegment(env, 'seg')
+        await store.apply(env, [change('seg', adds('u1'))], opts(T2))
+        expect(await store.getSegment(env, 'seg')).toMatchObject({
+          generation: 2,
+          excludedCount: 0,
+          includedCount: 1
+        })
+        expect(await store.membership(env, 'seg', 'x1')).toEqual({ included: false, excluded: false })
+      })
+    })
+
     describe('concurrent applies', () => {
       it('settles each concurrent apply on its own: a rejected one leaves the others applied', async () => {
         await store.apply(env, [change('seg', adds('a'))], opts(T0))
@@ -405,6 +548,99 @@ export function runStoreContract(name: string, open: OpenStore): void {
 
       it('is empty for an environment without segments', async () => {
         expect(await store.listSegments(env, { limit: 50, offset: 0 })).toEqual({ items: [], totalCount: 0 })
+      })
+    })
+
+    describe('listSegments(): sort and filter', () => {
+      beforeEach(async () => {
+        await store.apply(
+          env,
+          [change('b-key', adds('u1'), { name: 'Zebra', integrationKey: 'hightouch' })],
+          opts(T1)
+        )
+        await store.apply(
+          env,
+          [change('a-key', adds('u1'), { name: 'mango', integrationKey: 'segment-audiences' })],
+          opts(T2)
+        )
+        await store.apply(
+          env,
+          [change('c-key', adds('u1'), { name: 'Apple', integrationKey: 'hightouch' })],
+          opts(T0)
+        )
+        await store.apply(env, [change('a-key', [], { name: 'mango' })], opts(T2 + 1))
+      })
+      const keysOf = (page: { items: Array<{ key: string }> }): string[] => page.items.map((item) => item.key)
+
+      it('sorts by name (byte order), creationDate and lastModified, ascending or descending', async () => {
+        const list = (sort: ListOptions['sort']) => store.listSegments(env, { limit: 50, offset: 0, sort })
+        expect(keysOf(await list([{ field: 'name', descending: false }]))).toEqual([
+          'c-key',
+          'b-key',
+          'a-key'
+        ])
+        expect(keysOf(await list([{ field: 'name', descending: true }]))).toEqual(['a-key', 'b-key', 'c-key'])
+        expect(keysOf(await list([{ field: 'creationDate', descending: false }]))).toEqual([
+          'c-key',
+          'b-key',
+          'a-key'
+        ])
+        expect(keysOf(await list([{ field: 'lastModified', descending: true }]))).toEqual([
+          'a-key',
+          'b-key',
+          'c-key'
+        ])
+      })
+
+      it('breaks ties by key and pages the sorted list', async () => {
+        await store.apply(env, [change('d-key', adds('u1'), { name: 'Zebra' })], opts(T0))
+        const page = await store.listSegments(env, {
+          limit: 2,
+          offset: 1,
+          sort: [{ field: 'name', descending: true }]
+        })
+        expect(keysOf(page)).toEqual(['b-key', 'd-key'])
+        expect(page.totalCount).toBe(4)
+      })
+
+      it('filters by text in the key or the name, case-insensitively', async () => {
+        expect(
+          keysOf(await store.listSegments(env, { limit: 50, offset: 0, filter: { query: ['ZEB'] } }))
+        ).toEqual(['b-key'])
+        expect(
+          keysOf(await store.listSegments(env, { limit: 50, offset: 0, filter: { query: ['c-K'] } }))
+        ).toEqual(['c-key'])
+        expect(
+          keysOf(
+            await store.listSegments(env, { limit: 50, offset: 0, filter: { query: ['apple', 'mango'] } })
+          )
+        ).toEqual(['a-key', 'c-key'])
+      })
+
+      it('filters by integration and by keys, counting only the matches', async () => {
+        const page = await store.listSegments(env, {
+          limit: 1,
+          offset: 0,
+          filter: { external: ['hightouch'] },
+          sort: [{ field: 'name', descending: false }]
+        })
+        expect(page).toMatchObject({ totalCount: 2 })
+        expect(keysOf(page)).toEqual(['c-key'])
+        expect(
+          keysOf(await store.listSegments(env, { limit: 50, offset: 0, filter: { external: true } }))
+        ).toHaveLength(3)
+        expect(
+          keysOf(
+            await store.listSegments(env, {
+              limit: 50,
+              offset: 0,
+              filter: { includedKeys: ['a-key', 'c-key'], excludedKeys: ['c-key'] }
+            })
+          )
+        ).toEqual(['a-key'])
+        expect(
+          await store.listSegments(env, { limit: 50, offset: 0, filter: { query: ['nothing'] } })
+        ).toEqual({ items: [], totalCount: 0 })
       })
     })
 

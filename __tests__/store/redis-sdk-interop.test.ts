@@ -178,3 +178,48 @@ it('reads big_segments_synchronized_on: STALE after a quiet spell, HEALTHY again
   }
   expect(errors).toEqual([])
 })
+
+it('evaluates excluded contexts as LaunchDarkly does: exclusion bypasses the segment rules, inclusion wins over it', async () => {
+  const errors: string[] = []
+  const excludedEnv: EnvironmentRef = {
+    ...env,
+    environmentKey: 'exclusions',
+    redisPrefix: 'sdk-interop-exclusions'
+  }
+  const { segments } = await store.apply(excludedEnv, sync([['alice', true]]), { allowCreate: true })
+  await store.updateTargets(excludedEnv, SEGMENT, { excluded: { add: ['staff-bob', 'alice'] } })
+  const staffRule = {
+    id: 'staff',
+    clauses: [{ attribute: 'key', op: 'startsWith', values: ['staff-'], negate: false }]
+  }
+  const client = await ldSdkClient({
+    flagFile: writeFlagData(dir, SEGMENT, segments[0].generation, [staffRule]),
+    errors,
+    redisPort: server.port,
+    prefix: excludedEnv.redisPrefix
+  })
+  try {
+    // Matched by the segment's rule alone.
+    expect(await evaluate(client, 'staff-carol')).toMatchObject({
+      value: true,
+      reason: { bigSegmentsStatus: 'HEALTHY' }
+    })
+    // Excluded: the rule would match, but an excluded target never is a member through rules.
+    expect(await evaluate(client, 'staff-bob')).toMatchObject({
+      value: false,
+      reason: { kind: 'FALLTHROUGH' }
+    })
+    // Both included and excluded: the SDK lets inclusion win.
+    expect(await evaluate(client, 'alice')).toMatchObject({
+      value: true,
+      reason: { ruleId: 'in-synced-segment' }
+    })
+
+    await store.updateTargets(excludedEnv, SEGMENT, { excluded: { remove: ['staff-bob'] } })
+    await expire()
+    expect((await evaluate(client, 'staff-bob')).value).toBe(true)
+  } finally {
+    client.close()
+  }
+  expect(errors).toEqual([])
+})

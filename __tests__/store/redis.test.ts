@@ -114,9 +114,34 @@ describe('Redis store specifics', () => {
         creationDate: '1700000000000',
         lastModifiedDate: '1700000000000',
         external: 'segment-audiences',
-        externalLink: 'https://x.test/c'
+        externalLink: 'https://x.test/c',
+        version: '1'
       })
       expect(await redis.zrange(`${ns}members:seg.g1`, 0, -1, 'WITHSCORES')).toEqual(['a', '0', 'b', '0'])
+    })
+
+    it('writes excluded keys where the SDKs read them, <prefix>:big_segment_exclude:<hash>, and sweeps them after a delete', async () => {
+      const env: EnvironmentRef = { projectKey: 'web', environmentKey: 'excl', redisPrefix: 'acme-excl' }
+      await store.apply(env, [change('seg', adds('a'), { cohortId: 'c1' })], {
+        allowCreate: true,
+        now: 1_700_000_000_000
+      })
+      await store.updateTargets(env, 'seg', { excluded: { add: ['x', 'a'] } })
+      const ns = 'acme-excl:synced_segments:web/excl:'
+      expect(await redis.smembers(`acme-excl:big_segment_exclude:${sdkHash('x')}`)).toEqual(['seg.g1'])
+      expect(await redis.smembers(`acme-excl:big_segment_exclude:${sdkHash('a')}`)).toEqual(['seg.g1'])
+      expect(await redis.smembers(`acme-excl:big_segment_include:${sdkHash('a')}`)).toEqual(['seg.g1'])
+      expect(await redis.zrange(`${ns}excluded:seg.g1`, 0, -1)).toEqual(['a', 'x'])
+      expect(await redis.hget(`${ns}segment:seg`, 'cohortId')).toBe('c1')
+
+      await store.updateTargets(env, 'seg', { excluded: { remove: ['a'] } })
+      expect(await redis.exists(`acme-excl:big_segment_exclude:${sdkHash('a')}`)).toBe(0)
+
+      await store.deleteSegment(env, 'seg')
+      await eventually(
+        async () => (await redis.exists(`acme-excl:big_segment_exclude:${sdkHash('x')}`)) === 0
+      )
+      expect(await redis.keys(`${ns}*garbage*`)).toEqual([])
     })
 
     it('uses the prefix launchdarkly when the environment has none', async () => {

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { StoreUnavailableError } from '../../src/errors'
-import { openSqliteStore, SQL, SqliteSegmentStore } from '../../src/store/sqlite'
+import { MIGRATIONS, openSqliteStore, SQL, SqliteSegmentStore } from '../../src/store/sqlite'
 import type { EnvironmentRef, SegmentChange } from '../../src/store/types'
 import { collect, runStoreContract } from './contract'
 
@@ -100,7 +100,42 @@ describe('SQLite store', () => {
       userVersion: db.pragma('user_version', { simple: true })
     }))
     expect(journalMode).toBe('wal')
-    expect(userVersion).toBe(1)
+    expect(userVersion).toBe(MIGRATIONS.length)
+  })
+
+  it('migrates a database file of the first schema, keeping its segments and members', async () => {
+    const db = new Database(path)
+    db.exec(MIGRATIONS[0])
+    db.pragma('user_version = 1')
+    db.prepare(
+      `INSERT INTO segments (project_key, environment_key, segment_key, name, context_kind, generation, creation_date,
+        last_modified_date, external, included_count) VALUES ('default', 'production', 'seg', 'Old', 'user', 3, 1000, 2000, 'hightouch', 1)`
+    ).run()
+    db.prepare("INSERT INTO members (segment_id, context_key) VALUES (1, 'a')").run()
+    db.close()
+
+    const store = openStore()
+    expect(await store.getSegment(env, 'seg')).toEqual({
+      key: 'seg',
+      name: 'Old',
+      unbounded: true,
+      unboundedContextKind: 'user',
+      generation: 3,
+      creationDate: 1000,
+      lastModifiedDate: 2000,
+      _external: 'hightouch',
+      includedCount: 1,
+      excludedCount: 0,
+      version: 1
+    })
+    await store.updateTargets(env, 'seg', { excluded: { add: ['x'] } }, { now: 3000 })
+    await store.apply(env, [{ ...change('seg', ['b']), cohortId: 'c1' }], { allowCreate: false, now: 4000 })
+    expect(await store.getSegment(env, 'seg')).toMatchObject({
+      includedCount: 2,
+      excludedCount: 1,
+      cohortId: 'c1'
+    })
+    expect(await store.membership(env, 'seg', 'a')).toEqual({ included: true, excluded: false })
   })
 
   it('refuses a database written by a newer schema version', async () => {
@@ -312,9 +347,13 @@ describe('SQLite store', () => {
       ['nextMembers', [1, 'c', 10]],
       ['listSegments', ['p', 'e', 10, 0]],
       ['countSegments', ['p', 'e']],
-      ['touchSegment', ['n', 1, null, 1, 1]],
+      ['touchSegment', ['n', 1, null, 1, 0, null, 1]],
+      ['isExcluded', ['p', 'e', 's', 'c']],
+      ['removeExcluded', [1, '["c"]']],
+      ['touchTargets', [1, 1, 1, 1]],
       ['deleteSegment', [1]],
-      ['purgeMembers', [1, 1, 10]]
+      ['purgeMembers', [1, 1, 10]],
+      ['purgeExcluded', [1, 1, 10]]
     ]
 
     it.each(plans)('%s reads through an index, never a scan or a sort', (name, params) => {

@@ -4,6 +4,7 @@
  * with HTML or a stack trace.
  */
 import { isUtf8 } from 'node:buffer'
+import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
@@ -60,6 +61,15 @@ function toHttpError(error: unknown): HttpError | undefined {
   return undefined
 }
 
+/**
+ * LaunchDarkly's error body, `{ code, message, id }`, `id` being the request's id: the same id
+ * (`reqId`) is on every log line of the request, such as a 500's details, so a client's report
+ * leads to them. Client errors are not logged (a client could flood the log with them).
+ */
+function errorBody(request: FastifyRequest, code: string, message: string): { code: string; message: string; id: string } {
+  return { code, message, id: request.id }
+}
+
 function sendError(request: FastifyRequest, reply: FastifyReply, error: HttpError, publicUrl: string | undefined): FastifyReply {
   if (error instanceof TooManyRequestsError) {
     reply.header('x-ratelimit-reset', String(error.resetAt)).header('retry-after', String(error.retryAfterSeconds))
@@ -75,11 +85,11 @@ function sendError(request: FastifyRequest, reply: FastifyReply, error: HttpErro
       return reply
         .code(failure?.statusCode ?? 500)
         .type(JSON_TYPE)
-        .send(failure ? { code: failure.code, message: failure.message } : INTERNAL_ERROR)
+        .send(errorBody(request, failure?.code ?? INTERNAL_ERROR.code, failure?.message ?? INTERNAL_ERROR.message))
     }
     if (rendered !== undefined) return reply.code(error.statusCode).type(JSON_TYPE).send(rendered)
   }
-  return reply.code(error.statusCode).type(JSON_TYPE).send({ code: error.code, message: error.message })
+  return reply.code(error.statusCode).type(JSON_TYPE).send(errorBody(request, error.code, error.message))
 }
 
 /** A JSON body only: invalid UTF-8 or JSON is a 400, an empty body is left undefined for the route. */
@@ -100,9 +110,11 @@ function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void 
     return
   }
   const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+  // Below HTTP there is no request (nor its id) yet: the answer gets an id of its own.
   const body = JSON.stringify({
     code: status === 408 ? 'request_timeout' : 'invalid_request',
-    message: status === 408 ? 'request not received in time' : 'malformed HTTP request'
+    message: status === 408 ? 'request not received in time' : 'malformed HTTP request',
+    id: randomUUID()
   })
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${JSON_TYPE}\r\n` +
@@ -131,6 +143,8 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
         ? { connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(requestTimeout / 4))), headersTimeout: requestTimeout }
         : null,
     logger: loggerOptions(options.logger),
+    // Request ids are what error bodies and log lines share: unguessable, unique across restarts.
+    genReqId: () => randomUUID(),
     // The hot path logs nothing on success; errors worth a look are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
@@ -140,15 +154,15 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Errors the router raises before any route runs (bad percent-encoding, an over-long
     // parameter) would otherwise get Fastify's own error shape, echoing the whole path.
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
       void (reply as FastifyReply)
         .code(tooLong ? 414 : 400)
         .type(JSON_TYPE)
         .send(
           tooLong
-            ? { code: 'uri_too_long', message: `a path parameter is longer than ${MAX_PARAM_LENGTH} characters` }
-            : { code: 'invalid_request', message: 'the URL is not validly percent-encoded' }
+            ? errorBody(request as FastifyRequest, 'uri_too_long', `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`)
+            : errorBody(request as FastifyRequest, 'invalid_request', 'the URL is not validly percent-encoded')
         )
     },
     clientErrorHandler
@@ -171,7 +185,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0].slice(0, 200)
-    return reply.code(404).type(JSON_TYPE).send({ code: 'not_found', message: `no route for ${request.method} ${path}` })
+    return reply.code(404).type(JSON_TYPE).send(errorBody(request, 'not_found', `no route for ${request.method} ${path}`))
   })
 
   void app.register(segmentTargetsRoutes, { ctx })

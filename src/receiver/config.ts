@@ -11,7 +11,7 @@ import Ajv, { type ErrorObject } from 'ajv'
 import { DEFAULT_REDIS_PREFIX } from '../store/types'
 
 /** The role actions the receiver checks; `*` in a token grants all of them. */
-export const ACTIONS = ['createSegment', 'updateIncluded', 'viewProject', 'deleteSegment'] as const
+export const ACTIONS = ['createSegment', 'updateIncluded', 'updateExcluded', 'viewProject', 'deleteSegment'] as const
 export type Action = (typeof ACTIONS)[number]
 
 export interface EnvironmentConfig {

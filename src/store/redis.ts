@@ -7,15 +7,19 @@
  *   <prefix>:big_segment_include:<base64(sha256(contextKey))>   SET of `<segmentKey>.g<generation>`
  *   <prefix>:big_segments_synchronized_on                        Unix ms of the last write
  *
- * Those two are exactly what `@launchdarkly/node-server-sdk-redis`'s RedisBigSegmentStore reads
- * (it also reads `big_segment_exclude:<hash>`, which synced segments never need). The receiver's own
+ *   <prefix>:big_segment_exclude:<base64(sha256(contextKey))>   SET of `<segmentKey>.g<generation>` (excluded targets)
+ *
+ * Those three are exactly what `@launchdarkly/node-server-sdk-redis`'s RedisBigSegmentStore reads
+ * (an included ref wins over an excluded one there, as in LaunchDarkly). The receiver's own
  * data lives beside them, namespaced by project and environment (`<ns>` = `<prefix>:synced_segments:<project>/<environment>:`):
  *
  *   <ns>segments                        ZSET (score 0) of segment keys: listing ordered by key
- *   <ns>segment:<segmentKey>            HASH name, kind, generation, creationDate, lastModifiedDate, external[, externalLink]
+ *   <ns>segment:<segmentKey>            HASH name, kind, generation, creationDate, lastModifiedDate, external, version[, externalLink, cohortId]
  *   <ns>generations                     HASH segmentKey → last generation used (survives deletes)
  *   <ns>members:<segmentKey>.g<gen>     ZSET (score 0) of included context keys: byte-wise cursor paging, ZCARD count
+ *   <ns>excluded:<segmentKey>.g<gen>    ZSET (score 0) of excluded context keys
  *   <ns>garbage / <ns>garbage:<ref>     member sets of deleted generations, swept from the include sets lazily
+ *   <ns>garbage_excluded[:<ref>]        the same for excluded sets and the exclude sets
  *
  * Every write is one Lua script, so a request is applied entirely or not at all and two receivers
  * racing to create a segment create it once. Scripts build key names from their arguments, so the
@@ -24,15 +28,21 @@
 import * as crypto from 'node:crypto'
 import Redis from 'ioredis'
 import { HttpError, ConflictError, ForbiddenError, StoreUnavailableError } from '../errors'
+import { cohortConflict } from './conflicts'
 import {
   DEFAULT_REDIS_PREFIX,
   type ApplyOptions,
   type ApplyResult,
+  type ContextMembership,
   type EnvironmentRef,
+  type ListOptions,
   type Page,
   type SegmentChange,
+  type SegmentFilter,
   type SegmentRecord,
-  type SegmentStore
+  type SegmentSortField,
+  type SegmentStore,
+  type TargetsUpdate
 } from './types'
 
 export interface RedisStoreOptions {
@@ -51,7 +61,7 @@ const SWEEP_PAGE = 1000
 /** Members per ZADD/ZREM inside the apply script (Lua's unpack is bounded by its C stack). */
 const MEMBER_RUN = 1000
 
-/** Reads one segment's record: `{ key, includedCount, HGETALL fields }`, or false when absent. */
+/** Reads one segment's record: `{ key, includedCount, HGETALL fields, excludedCount }`, or false when absent. */
 const LUA_RECORD = `
 local function record(ns, key)
   local fields = redis.call('HGETALL', ns .. 'segment:' .. key)
@@ -60,24 +70,26 @@ local function record(ns, key)
   for i = 1, #fields, 2 do
     if fields[i] == 'generation' then generation = fields[i + 1] end
   end
-  return { key, redis.call('ZCARD', ns .. 'members:' .. key .. '.g' .. generation), fields }
+  local ref = key .. '.g' .. generation
+  return { key, redis.call('ZCARD', ns .. 'members:' .. ref), fields, redis.call('ZCARD', ns .. 'excluded:' .. ref) }
 end
 `
 
 /**
  * ARGV: synchronizedOnKey, ns, now, syncedAt, allowCreate ('1'|'0'), changeCount, then
- * per change: segmentKey, name, contextKind, integrationKey, externalLink ('' = none), opCount, then
- * per op: '1' (include) | '0' (exclude), contextKey, its include-set key (`<prefix>:big_segment_include:<hash>`).
+ * per change: segmentKey, name, contextKind, integrationKey, externalLink ('' = none), cohortId ('' = none),
+ * opCount, then per op: '1' (include) | '0' (exclude), contextKey, its include-set key
+ * (`<prefix>:big_segment_include:<hash>`).
  * Every change is checked before anything is written, so a 409 or 403 leaves Redis untouched.
  */
 const LUA_APPLY = `${LUA_RECORD}
 local syncedOnKey, ns, now, syncedAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local allowCreate, changeCount = ARGV[5] == '1', tonumber(ARGV[6])
 
-local changes, kinds, at = {}, {}, 7
+local changes, kinds, cohorts, at = {}, {}, {}, 7
 for c = 1, changeCount do
   local change = { key = ARGV[at], name = ARGV[at + 1], kind = ARGV[at + 2], external = ARGV[at + 3],
-    link = ARGV[at + 4], first = at + 6, last = at + 5 + tonumber(ARGV[at + 5]) * 3 }
+    link = ARGV[at + 4], cohort = ARGV[at + 5], first = at + 7, last = at + 6 + tonumber(ARGV[at + 6]) * 3 }
   changes[c] = change
   at = change.last + 1
   local kind = kinds[change.key]
@@ -88,6 +100,15 @@ for c = 1, changeCount do
   elseif kind ~= change.kind then
     return { 'conflict', change.key, kind }
   end
+  -- The cohort a key was created for (or first synced with, for segments older than the rule).
+  local cohort = cohorts[change.key]
+  if cohort == nil then cohort = redis.call('HGET', ns .. 'segment:' .. change.key, 'cohortId') end
+  if change.cohort ~= '' then
+    if cohort and cohort ~= change.cohort then return { 'cohort_conflict', change.key, cohort, change.cohort } end
+    cohorts[change.key] = change.cohort
+  else
+    cohorts[change.key] = cohort
+  end
 end
 
 for _, change in ipairs(changes) do
@@ -96,11 +117,17 @@ for _, change in ipairs(changes) do
   if generation == false then
     generation = redis.call('HINCRBY', ns .. 'generations', change.key, 1)
     redis.call('HSET', segmentKey, 'kind', change.kind, 'generation', generation, 'creationDate', now,
-      'external', change.external)
+      'external', change.external, 'version', 1)
     redis.call('ZADD', ns .. 'segments', 0, change.key)
+  else
+    local current = redis.call('HMGET', segmentKey, 'name', 'externalLink', 'version')
+    if current[1] ~= change.name or (change.link ~= '' and current[2] ~= change.link) then
+      redis.call('HSET', segmentKey, 'version', tonumber(current[3] or '1') + 1)
+    end
   end
   redis.call('HSET', segmentKey, 'name', change.name, 'lastModifiedDate', now)
   if change.link ~= '' then redis.call('HSET', segmentKey, 'externalLink', change.link) end
+  if change.cohort ~= '' then redis.call('HSETNX', segmentKey, 'cohortId', change.cohort) end
   local ref = change.key .. '.g' .. generation
   local membersKey = ns .. 'members:' .. ref
   -- Member-set writes go out in runs of one kind (one ZADD/ZREM per run, not per op); a run ends
@@ -138,6 +165,58 @@ end
 local result = { 'ok' }
 for c, change in ipairs(changes) do result[c + 1] = record(ns, change.key) end
 return result
+`
+
+/** ARGV: ns. Every record of the environment, for a sorted or filtered listing. */
+const LUA_LIST_ALL = `${LUA_RECORD}
+local ns = ARGV[1]
+local result = {}
+for _, key in ipairs(redis.call('ZRANGE', ns .. 'segments', 0, -1)) do result[#result + 1] = record(ns, key) end
+return result
+`
+
+/** ARGV: ns, segmentKey, contextKey. Returns { included (0|1), excluded (0|1) }. */
+const LUA_MEMBERSHIP = `
+local ns, key = ARGV[1], ARGV[2]
+local generation = redis.call('HGET', ns .. 'segment:' .. key, 'generation')
+if generation == false then return { 0, 0 } end
+local ref = key .. '.g' .. generation
+local included = redis.call('ZSCORE', ns .. 'members:' .. ref, ARGV[3]) and 1 or 0
+local excluded = redis.call('ZSCORE', ns .. 'excluded:' .. ref, ARGV[3]) and 1 or 0
+return { included, excluded }
+`
+
+/**
+ * ARGV: ns, segmentKey, synchronizedOnKey, now, syncedAt, then four counts (included removes,
+ * included adds, excluded removes, excluded adds) and per key: contextKey, its include- or
+ * exclude-set key. Removes run before adds. Returns the record after the change, or false.
+ */
+const LUA_TARGETS = `${LUA_RECORD}
+local ns, key, syncedOnKey, now, syncedAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local segmentKey = ns .. 'segment:' .. key
+local generation = redis.call('HGET', segmentKey, 'generation')
+if generation == false then return false end
+local ref = key .. '.g' .. generation
+local lists = { { 'members:', false }, { 'members:', true }, { 'excluded:', false }, { 'excluded:', true } }
+local at = 10
+for l = 1, 4 do
+  local setKey, add = ns .. lists[l][1] .. ref, lists[l][2]
+  for _ = 1, tonumber(ARGV[5 + l]) do
+    if add then
+      redis.call('ZADD', setKey, 0, ARGV[at])
+      redis.call('SADD', ARGV[at + 1], ref)
+    else
+      redis.call('ZREM', setKey, ARGV[at])
+      redis.call('SREM', ARGV[at + 1], ref)
+    end
+    at = at + 2
+  end
+end
+redis.call('HSET', segmentKey, 'lastModifiedDate', now)
+if tonumber(syncedAt) > tonumber(redis.call('GET', syncedOnKey) or '0') then
+  redis.call('SET', syncedOnKey, syncedAt)
+end
+return record(ns, key)
 `
 
 /** ARGV: ns, segmentKey. */
@@ -183,6 +262,11 @@ if redis.call('EXISTS', membersKey) == 1 then
   redis.call('RENAME', membersKey, ns .. 'garbage:' .. ref)
   redis.call('SADD', ns .. 'garbage', ref)
 end
+local excludedKey = ns .. 'excluded:' .. ref
+if redis.call('EXISTS', excludedKey) == 1 then
+  redis.call('RENAME', excludedKey, ns .. 'garbage_excluded:' .. ref)
+  redis.call('SADD', ns .. 'garbage_excluded', ref)
+end
 if tonumber(syncedAt) > tonumber(redis.call('GET', syncedOnKey) or '0') then
   redis.call('SET', syncedOnKey, syncedAt)
 end
@@ -210,13 +294,17 @@ interface ScriptedRedis extends Redis {
   syncedSegmentsList: Script
   syncedSegmentsIsIncluded: Script
   syncedSegmentsDelete: Script
+  syncedSegmentsListAll: Script
+  syncedSegmentsMembership: Script
+  syncedSegmentsTargets: Script
 }
 
-/** Raw record as the scripts return it: key, includedCount, flat HGETALL. */
-type RawRecord = [string, number, string[]]
+/** Raw record as the scripts return it: key, includedCount, flat HGETALL, excludedCount. */
+type RawRecord = [string, number, string[], number]
 
 interface Layout {
   includePrefix: string
+  excludePrefix: string
   synchronizedOn: string
   ns: string
 }
@@ -227,6 +315,7 @@ function layoutOf(env: EnvironmentRef): Layout {
   const scope = `${encodeURIComponent(env.projectKey)}/${encodeURIComponent(env.environmentKey)}`
   return {
     includePrefix: `${prefix}:big_segment_include:`,
+    excludePrefix: `${prefix}:big_segment_exclude:`,
     synchronizedOn: `${prefix}:big_segments_synchronized_on`,
     ns: `${prefix}:synced_segments:${scope}:`
   }
@@ -239,7 +328,7 @@ export const contextKeyHash: (contextKey: string) => string =
     ? (contextKey) => crypto.hash('sha256', contextKey, 'base64')
     : (contextKey) => crypto.createHash('sha256').update(contextKey, 'utf8').digest('base64')
 
-function toRecord([key, includedCount, fields]: RawRecord): SegmentRecord {
+function toRecord([key, includedCount, fields, excludedCount]: RawRecord): SegmentRecord {
   const hash: Record<string, string> = {}
   for (let i = 0; i < fields.length; i += 2) hash[fields[i]] = fields[i + 1]
   const record: SegmentRecord = {
@@ -251,10 +340,62 @@ function toRecord([key, includedCount, fields]: RawRecord): SegmentRecord {
     creationDate: Number(hash.creationDate),
     lastModifiedDate: Number(hash.lastModifiedDate),
     _external: hash.external,
-    includedCount
+    includedCount,
+    excludedCount,
+    version: Number(hash.version ?? 1)
   }
   if (hash.externalLink !== undefined) record._externalLink = hash.externalLink
+  if (hash.cohortId !== undefined) record.cohortId = hash.cohortId
   return record
+}
+
+/** Byte-wise (UTF-8) order, as SQLite's BINARY collation and the members cursor compare. */
+function byteCompare(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+}
+
+/** ASCII-only lower case, as SQLite's lower() (the two stores must match the same segments). */
+function asciiLower(value: string): string {
+  return value.replace(/[A-Z]+/g, (run) => run.toLowerCase())
+}
+
+const SORT_VALUE: Record<SegmentSortField, (record: SegmentRecord) => string | number> = {
+  name: (record) => record.name,
+  creationDate: (record) => record.creationDate,
+  lastModified: (record) => record.lastModifiedDate
+}
+
+function matches(record: SegmentRecord, filter: SegmentFilter): boolean {
+  const { query, external, includedKeys, excludedKeys } = filter
+  if (query !== undefined) {
+    const key = asciiLower(record.key)
+    const name = asciiLower(record.name)
+    if (!query.some((text) => key.includes(asciiLower(text)) || name.includes(asciiLower(text)))) return false
+  }
+  if (Array.isArray(external) && !external.includes(record._external)) return false
+  if (includedKeys !== undefined && !includedKeys.includes(record.key)) return false
+  return excludedKeys === undefined || !excludedKeys.includes(record.key)
+}
+
+/** One page of a sorted, filtered listing of every record (ties by key, as SQLite orders them). */
+function selectPage(records: SegmentRecord[], options: ListOptions): Page<SegmentRecord> {
+  const selected = options.filter
+    ? records.filter((record) => matches(record, options.filter as SegmentFilter))
+    : records
+  const sorts = options.sort ?? []
+  selected.sort((a, b) => {
+    for (const { field, descending } of sorts) {
+      const x = SORT_VALUE[field](a)
+      const y = SORT_VALUE[field](b)
+      const order = typeof x === 'string' ? byteCompare(x, y as string) : x - (y as number)
+      if (order !== 0) return descending ? -order : order
+    }
+    return byteCompare(a.key, b.key)
+  })
+  return {
+    items: selected.slice(options.offset, options.offset + options.limit),
+    totalCount: selected.length
+  }
 }
 
 /** Redis answers that mean "not available right now" rather than "this request is wrong". */
@@ -334,6 +475,7 @@ class RedisSegmentStore implements RedisStore {
         change.contextKind,
         change.integrationKey,
         change.externalLink ?? '',
+        change.cohortId ?? '',
         change.ops.length
       )
       for (const op of change.ops)
@@ -347,6 +489,10 @@ class RedisSegmentStore implements RedisStore {
         `Segment ${segmentKey} exists with context kind '${existingKind}'; its context kind cannot change`
       )
     }
+    if (status === 'cohort_conflict') {
+      const [segmentKey, existingCohortId, cohortId] = rest as [string, string, string]
+      throw cohortConflict(segmentKey, existingCohortId, cohortId)
+    }
     if (status === 'forbidden') {
       throw new ForbiddenError(
         `Segment ${String(rest[0])} does not exist and the token may not create segments (createSegment)`
@@ -355,11 +501,13 @@ class RedisSegmentStore implements RedisStore {
     return { segments: (rest as RawRecord[]).map(toRecord) }
   }
 
-  async listSegments(
-    env: EnvironmentRef,
-    page: { limit: number; offset: number }
-  ): Promise<Page<SegmentRecord>> {
+  async listSegments(env: EnvironmentRef, page: ListOptions): Promise<Page<SegmentRecord>> {
     const { ns } = layoutOf(env)
+    if (page.sort !== undefined || page.filter !== undefined) {
+      // Sorting by a hash field or filtering needs every record; one script reads them from one snapshot.
+      const all = (await this.run(() => this.redis.syncedSegmentsListAll(ns))) as RawRecord[]
+      return selectPage(all.map(toRecord), { ...page, offset: Math.max(0, Math.floor(page.offset)) })
+    }
     const [totalCount, ...records] = (await this.run(() =>
       this.redis.syncedSegmentsList(ns, Math.max(0, Math.floor(page.offset)), Math.floor(page.limit))
     )) as [number, ...RawRecord[]]
@@ -376,6 +524,41 @@ class RedisSegmentStore implements RedisStore {
   async isIncluded(env: EnvironmentRef, segmentKey: string, contextKey: string): Promise<boolean> {
     const { ns } = layoutOf(env)
     return (await this.run(() => this.redis.syncedSegmentsIsIncluded(ns, segmentKey, contextKey))) === 1
+  }
+
+  async membership(env: EnvironmentRef, segmentKey: string, contextKey: string): Promise<ContextMembership> {
+    const { ns } = layoutOf(env)
+    const [included, excluded] = (await this.run(() =>
+      this.redis.syncedSegmentsMembership(ns, segmentKey, contextKey)
+    )) as [number, number]
+    return { included: included === 1, excluded: excluded === 1 }
+  }
+
+  async updateTargets(
+    env: EnvironmentRef,
+    segmentKey: string,
+    update: TargetsUpdate,
+    options: { now?: number } = {}
+  ): Promise<SegmentRecord | undefined> {
+    const layout = layoutOf(env)
+    const lists: Array<[string[] | undefined, string]> = [
+      [update.included?.remove, layout.includePrefix],
+      [update.included?.add, layout.includePrefix],
+      [update.excluded?.remove, layout.excludePrefix],
+      [update.excluded?.add, layout.excludePrefix]
+    ]
+    const args: ScriptArg[] = [
+      layout.ns,
+      segmentKey,
+      layout.synchronizedOn,
+      options.now ?? Date.now(),
+      Date.now()
+    ]
+    for (const [keys] of lists) args.push(keys?.length ?? 0)
+    for (const [keys, prefix] of lists)
+      for (const key of keys ?? []) args.push(key, prefix + contextKeyHash(key))
+    const raw = (await this.run(() => this.redis.syncedSegmentsTargets(...args))) as RawRecord | null
+    return raw ? toRecord(raw) : undefined
   }
 
   async *members(
@@ -442,11 +625,13 @@ class RedisSegmentStore implements RedisStore {
    * a crash or an outage is picked up by the environment's next sweep.
    */
   private sweepLater(layout: Layout): void {
-    this.sweeping = this.sweeping.then(() => this.sweep(layout)).catch(() => undefined)
+    this.sweeping = this.sweeping
+      .then(() => this.sweep(`${layout.ns}garbage`, layout.includePrefix))
+      .then(() => this.sweep(`${layout.ns}garbage_excluded`, layout.excludePrefix))
+      .catch(() => undefined)
   }
 
-  private async sweep({ ns, includePrefix }: Layout): Promise<void> {
-    const garbage = `${ns}garbage`
+  private async sweep(garbage: string, refSetPrefix: string): Promise<void> {
     while (!this.closing) {
       const ref = await this.redis.srandmember(garbage)
       if (ref === null) return
@@ -458,7 +643,7 @@ class RedisSegmentStore implements RedisStore {
         if (popped.length === 0) break
         const pipeline = this.redis.pipeline()
         for (let i = 0; i < popped.length; i += 2)
-          pipeline.srem(includePrefix + contextKeyHash(popped[i]), ref)
+          pipeline.srem(refSetPrefix + contextKeyHash(popped[i]), ref)
         await pipeline.exec()
       }
       await this.redis.srem(garbage, ref)
@@ -493,6 +678,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   redis.defineCommand('syncedSegmentsList', { numberOfKeys: 0, lua: LUA_LIST })
   redis.defineCommand('syncedSegmentsIsIncluded', { numberOfKeys: 0, lua: LUA_IS_INCLUDED })
   redis.defineCommand('syncedSegmentsDelete', { numberOfKeys: 0, lua: LUA_DELETE })
+  redis.defineCommand('syncedSegmentsListAll', { numberOfKeys: 0, lua: LUA_LIST_ALL })
+  redis.defineCommand('syncedSegmentsMembership', { numberOfKeys: 0, lua: LUA_MEMBERSHIP })
+  redis.defineCommand('syncedSegmentsTargets', { numberOfKeys: 0, lua: LUA_TARGETS })
 
   try {
     await redis.connect()

@@ -6,6 +6,10 @@
  * listings and per-segment deletes are primary-key reads. `included_count` is kept on the segment
  * row, maintained from the rows each statement really inserted or deleted.
  *
+ * Excluded context keys (LaunchDarkly's `excluded` list, §B7) live in `excluded_members`, laid out
+ * like `members`, counted in `excluded_count`. A segment remembers the cohort ID it was created for
+ * (`cohort_id`, §B4), so a second cohort arriving at the same key is refused.
+ *
  * Deleting a segment removes its one `segments` row, remembers its generation in
  * `segment_tombstones` (the next sync re-creates it with generation + 1) and queues its id in
  * `dropped_segments`; the orphaned member rows are purged afterwards in small batches, so deleting a
@@ -16,19 +20,26 @@ import Database from 'better-sqlite3'
 // The module's own timers, not the globals: tests that fake global timers must not stall commits.
 import { clearTimeout, setImmediate, setTimeout } from 'node:timers'
 import { ConflictError, ForbiddenError, HttpError, StoreUnavailableError } from '../errors'
+import { cohortConflict } from './conflicts'
 import type {
   ApplyOptions,
   ApplyResult,
+  ContextMembership,
   EnvironmentRef,
+  ListOptions,
   MembershipOp,
   Page,
   SegmentChange,
+  SegmentFilter,
   SegmentRecord,
-  SegmentStore
+  SegmentSortField,
+  SegmentStore,
+  TargetListUpdate,
+  TargetsUpdate
 } from './types'
 
 /** Schema steps; `user_version` is the number applied. Append a step to migrate, never edit one. */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE segments (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,6 +69,16 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (project_key, environment_key, segment_key)
   ) WITHOUT ROWID;
   CREATE TABLE dropped_segments (segment_id INTEGER PRIMARY KEY);
+  `,
+  `
+  ALTER TABLE segments ADD COLUMN cohort_id TEXT;
+  ALTER TABLE segments ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE segments ADD COLUMN excluded_count INTEGER NOT NULL DEFAULT 0 CHECK (excluded_count >= 0);
+  CREATE TABLE excluded_members (
+    segment_id INTEGER NOT NULL,
+    context_key TEXT NOT NULL,
+    PRIMARY KEY (segment_id, context_key)
+  ) WITHOUT ROWID;
   `
 ]
 
@@ -110,10 +131,45 @@ interface SegmentRow {
   external: string
   external_link: string | null
   included_count: number
+  excluded_count: number
+  version: number
+  cohort_id: string | null
 }
 
 const SEGMENT_COLUMNS = `id, segment_key, name, context_kind, generation, creation_date, last_modified_date,
-  external, external_link, included_count`
+  external, external_link, included_count, excluded_count, version, cohort_id`
+
+/** Columns of LaunchDarkly's sort fields; ties are broken by key. */
+const SORT_COLUMNS: Record<SegmentSortField, string> = {
+  name: 'name',
+  creationDate: 'creation_date',
+  lastModified: 'last_modified_date'
+}
+
+/** The WHERE clause of a filtered listing and its parameters; lists go in as JSON arrays. */
+function filterClause(filter: SegmentFilter | undefined): { sql: string; params: string[] } {
+  const parts: string[] = []
+  const params: string[] = []
+  if (filter?.query !== undefined) {
+    parts.push(`EXISTS (SELECT 1 FROM json_each(?) WHERE instr(lower(segment_key), lower(value)) > 0
+      OR instr(lower(name), lower(value)) > 0)`)
+    params.push(JSON.stringify(filter.query))
+  }
+  if (Array.isArray(filter?.external)) {
+    parts.push('external IN (SELECT value FROM json_each(?))')
+    params.push(JSON.stringify(filter.external))
+  }
+  if (filter?.includedKeys !== undefined) {
+    parts.push('segment_key IN (SELECT value FROM json_each(?))')
+    params.push(JSON.stringify(filter.includedKeys))
+  }
+  if (filter?.excludedKeys !== undefined) {
+    parts.push('segment_key NOT IN (SELECT value FROM json_each(?))')
+    params.push(JSON.stringify(filter.excludedKeys))
+  }
+  // `external: true` (any synced segment) holds for every segment here: each has an integration.
+  return { sql: parts.map((part) => ` AND ${part}`).join(''), params }
+}
 
 function toRecord(row: SegmentRow): SegmentRecord {
   const record: SegmentRecord = {
@@ -125,9 +181,12 @@ function toRecord(row: SegmentRow): SegmentRecord {
     creationDate: row.creation_date,
     lastModifiedDate: row.last_modified_date,
     _external: row.external,
-    includedCount: row.included_count
+    includedCount: row.included_count,
+    excludedCount: row.excluded_count,
+    version: row.version
   }
   if (row.external_link !== null) record._externalLink = row.external_link
+  if (row.cohort_id !== null) record.cohortId = row.cohort_id
   return record
 }
 
@@ -169,9 +228,18 @@ export const SQL = {
   dropTombstone:
     'DELETE FROM segment_tombstones WHERE project_key = ? AND environment_key = ? AND segment_key = ?',
   insertSegment: `INSERT INTO segments (project_key, environment_key, segment_key, name, context_kind, generation,
-    creation_date, last_modified_date, external, external_link) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    creation_date, last_modified_date, external, external_link, cohort_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   touchSegment: `UPDATE segments SET name = ?, last_modified_date = ?, external_link = coalesce(?, external_link),
-    included_count = included_count + ? WHERE id = ?`,
+    included_count = included_count + ?, version = version + ?, cohort_id = coalesce(cohort_id, ?) WHERE id = ?`,
+  touchTargets: `UPDATE segments SET last_modified_date = ?, included_count = included_count + ?,
+    excluded_count = excluded_count + ? WHERE id = ?`,
+  addExcluded:
+    'INSERT OR IGNORE INTO excluded_members (segment_id, context_key) SELECT ?, value FROM json_each(?)',
+  removeExcluded:
+    'DELETE FROM excluded_members WHERE segment_id = ? AND context_key IN (SELECT value FROM json_each(?))',
+  isExcluded: `SELECT 1 FROM excluded_members WHERE segment_id =
+    (SELECT id FROM segments WHERE project_key = ? AND environment_key = ? AND segment_key = ?)
+    AND context_key = ?`,
   // Keys go in as one JSON array: one native call per change instead of one per member (3x less CPU).
   addMembers: 'INSERT OR IGNORE INTO members (segment_id, context_key) SELECT ?, value FROM json_each(?)',
   removeMembers:
@@ -193,6 +261,8 @@ export const SQL = {
   nextDropped: 'SELECT segment_id FROM dropped_segments LIMIT 1',
   purgeMembers: `DELETE FROM members WHERE segment_id = ? AND context_key IN
     (SELECT context_key FROM members WHERE segment_id = ? ORDER BY context_key LIMIT ?)`,
+  purgeExcluded: `DELETE FROM excluded_members WHERE segment_id = ? AND context_key IN
+    (SELECT context_key FROM excluded_members WHERE segment_id = ? ORDER BY context_key LIMIT ?)`,
   unqueueDrop: 'DELETE FROM dropped_segments WHERE segment_id = ?',
   ping: 'SELECT 1'
 } as const
@@ -204,9 +274,15 @@ function prepareStatements(db: Database.Database) {
     tombstone: db.prepare<[string, string, string], { generation: number }>(SQL.tombstone),
     dropTombstone: db.prepare<[string, string, string]>(SQL.dropTombstone),
     insertSegment: db.prepare<
-      [string, string, string, string, string, number, number, number, string, string | null]
+      [string, string, string, string, string, number, number, number, string, string | null, string | null]
     >(SQL.insertSegment),
-    touchSegment: db.prepare<[string, number, string | null, number, number]>(SQL.touchSegment),
+    touchSegment: db.prepare<[string, number, string | null, number, number, string | null, number]>(
+      SQL.touchSegment
+    ),
+    touchTargets: db.prepare<[number, number, number, number]>(SQL.touchTargets),
+    addExcluded: db.prepare<[number, string]>(SQL.addExcluded),
+    removeExcluded: db.prepare<[number, string]>(SQL.removeExcluded),
+    isExcluded: db.prepare<[string, string, string, string], number>(SQL.isExcluded).pluck(),
     addMembers: db.prepare<[number, string]>(SQL.addMembers),
     removeMembers: db.prepare<[number, string]>(SQL.removeMembers),
     isMember: db.prepare<[string, string, string, string], number>(SQL.isMember).pluck(),
@@ -220,6 +296,7 @@ function prepareStatements(db: Database.Database) {
     queueDrop: db.prepare<[number]>(SQL.queueDrop),
     nextDropped: db.prepare<[], number>(SQL.nextDropped).pluck(),
     purgeMembers: db.prepare<[number, number, number]>(SQL.purgeMembers),
+    purgeExcluded: db.prepare<[number, number, number]>(SQL.purgeExcluded),
     unqueueDrop: db.prepare<[number]>(SQL.unqueueDrop),
     ping: db.prepare(SQL.ping).pluck()
   }
@@ -236,8 +313,13 @@ export class SqliteSegmentStore implements SegmentStore {
   private readonly groupTx: Database.Transaction<(group: PendingApply[]) => Outcome[]>
   private readonly deleteTx: Database.Transaction<(env: EnvironmentRef, segmentKey: string) => boolean>
   private readonly listTx: Database.Transaction<
-    (env: EnvironmentRef, page: { limit: number; offset: number }) => Page<SegmentRecord>
+    (env: EnvironmentRef, options: ListOptions) => Page<SegmentRecord>
   >
+  private readonly targetsTx: Database.Transaction<
+    (env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, now: number) => SegmentRecord | undefined
+  >
+  /** Listing statements by their SQL: one per sort and filter shape, prepared on first use. */
+  private readonly listStatements = new Map<string, Database.Statement>()
   private readonly purgeTx: Database.Transaction<(maxRows: number) => number>
   private pending: PendingApply[] = []
   private flushScheduled = false
@@ -265,12 +347,13 @@ export class SqliteSegmentStore implements SegmentStore {
       this.deleteOne(env, segmentKey)
     )
     // One read transaction, so the page and the total come from the same snapshot.
-    this.listTx = this.db.transaction((env: EnvironmentRef, page: { limit: number; offset: number }) => ({
-      items: this.stmt.listSegments
-        .all(env.projectKey, env.environmentKey, page.limit, page.offset)
-        .map(toRecord),
-      totalCount: this.stmt.countSegments.get(env.projectKey, env.environmentKey) ?? 0
-    }))
+    this.listTx = this.db.transaction((env: EnvironmentRef, options: ListOptions) =>
+      this.listPage(env, options)
+    )
+    this.targetsTx = this.db.transaction(
+      (env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, now: number) =>
+        this.updateTargetsOne(env, segmentKey, update, now)
+    )
     this.purgeTx = this.db.transaction((maxRows: number) => this.purgeBatch(maxRows))
     this.schedulePurge()
   }
@@ -382,7 +465,8 @@ export class SqliteSegmentStore implements SegmentStore {
           now,
           now,
           change.integrationKey,
-          externalLink
+          externalLink,
+          change.cohortId ?? null
         )
         row = {
           id: Number(lastInsertRowid),
@@ -394,12 +478,21 @@ export class SqliteSegmentStore implements SegmentStore {
           last_modified_date: now,
           external: change.integrationKey,
           external_link: externalLink,
-          included_count: 0
+          included_count: 0,
+          excluded_count: 0,
+          version: 1,
+          cohort_id: change.cohortId ?? null
         }
       } else if (row.context_kind !== change.contextKind) {
         throw new ConflictError(
           `Segment ${change.segmentKey} has context kind ${row.context_kind}, not ${change.contextKind}`
         )
+      } else if (
+        change.cohortId !== undefined &&
+        row.cohort_id !== null &&
+        row.cohort_id !== change.cohortId
+      ) {
+        throw cohortConflict(change.segmentKey, row.cohort_id, change.cohortId)
       }
 
       const id = row.id
@@ -408,14 +501,28 @@ export class SqliteSegmentStore implements SegmentStore {
       // changes() counts only rows really inserted or deleted, so re-adds and absent removes are free.
       if (adds.length > 0) delta += s.addMembers.run(id, JSON.stringify(adds)).changes
       if (removes.length > 0) delta -= s.removeMembers.run(id, JSON.stringify(removes)).changes
-      s.touchSegment.run(change.name, now, change.externalLink ?? null, delta, id)
+      const redefined =
+        row.name !== change.name ||
+        (change.externalLink !== undefined && change.externalLink !== row.external_link)
+      const versionDelta = redefined ? 1 : 0
+      s.touchSegment.run(
+        change.name,
+        now,
+        change.externalLink ?? null,
+        delta,
+        versionDelta,
+        change.cohortId ?? null,
+        id
+      )
       segments.push(
         toRecord({
           ...row,
           name: change.name,
           last_modified_date: now,
           external_link: change.externalLink ?? row.external_link,
-          included_count: row.included_count + delta
+          included_count: row.included_count + delta,
+          version: row.version + versionDelta,
+          cohort_id: row.cohort_id ?? change.cohortId ?? null
         })
       )
     }
@@ -428,8 +535,76 @@ export class SqliteSegmentStore implements SegmentStore {
     if (row === undefined) return false
     s.deleteSegment.run(row.id)
     s.upsertTombstone.run(env.projectKey, env.environmentKey, segmentKey, row.generation)
-    if (row.included_count > 0) s.queueDrop.run(row.id)
+    if (row.included_count > 0 || row.excluded_count > 0) s.queueDrop.run(row.id)
     return true
+  }
+
+  private updateTargetsOne(
+    env: EnvironmentRef,
+    segmentKey: string,
+    update: TargetsUpdate,
+    now: number
+  ): SegmentRecord | undefined {
+    const s = this.stmt
+    const row = s.segment.get(env.projectKey, env.environmentKey, segmentKey)
+    if (row === undefined) return undefined
+    // Removes before adds: a key in both lists ends up added, whatever order the lists came in.
+    const change = (
+      list: TargetListUpdate | undefined,
+      add: Database.Statement<[number, string]>,
+      remove: Database.Statement<[number, string]>
+    ): number => {
+      let delta = 0
+      if (list?.remove?.length) delta -= remove.run(row.id, JSON.stringify(list.remove)).changes
+      if (list?.add?.length) delta += add.run(row.id, JSON.stringify(list.add)).changes
+      return delta
+    }
+    const includedDelta = change(update.included, s.addMembers, s.removeMembers)
+    const excludedDelta = change(update.excluded, s.addExcluded, s.removeExcluded)
+    s.touchTargets.run(now, includedDelta, excludedDelta, row.id)
+    return toRecord({
+      ...row,
+      last_modified_date: now,
+      included_count: row.included_count + includedDelta,
+      excluded_count: row.excluded_count + excludedDelta
+    })
+  }
+
+  private listPage(env: EnvironmentRef, options: ListOptions): Page<SegmentRecord> {
+    if (options.sort === undefined && options.filter === undefined) {
+      // The plain listing by key, through the unique index.
+      return {
+        items: this.stmt.listSegments
+          .all(env.projectKey, env.environmentKey, options.limit, options.offset)
+          .map(toRecord),
+        totalCount: this.stmt.countSegments.get(env.projectKey, env.environmentKey) ?? 0
+      }
+    }
+    const where = filterClause(options.filter)
+    const order = [
+      ...(options.sort ?? []).map((sort) => `${SORT_COLUMNS[sort.field]}${sort.descending ? ' DESC' : ''}`),
+      'segment_key'
+    ]
+    const base = `FROM segments WHERE project_key = ? AND environment_key = ?${where.sql}`
+    const params = [env.projectKey, env.environmentKey, ...where.params]
+    const items = (
+      this.listStatement(
+        `SELECT ${SEGMENT_COLUMNS} ${base} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`
+      ).all(...params, options.limit, options.offset) as SegmentRow[]
+    ).map(toRecord)
+    const totalCount = this.listStatement(`SELECT count(*) ${base}`)
+      .pluck()
+      .get(...params) as number
+    return { items, totalCount }
+  }
+
+  private listStatement(sql: string): Database.Statement {
+    let statement = this.listStatements.get(sql)
+    if (statement === undefined) {
+      statement = this.db.prepare(sql)
+      this.listStatements.set(sql, statement)
+    }
+    return statement
   }
 
   /**
@@ -447,9 +622,11 @@ export class SqliteSegmentStore implements SegmentStore {
       const segmentId = s.nextDropped.get()
       if (segmentId === undefined) break
       const wanted = maxRows - removed
-      const { changes } = s.purgeMembers.run(segmentId, segmentId, wanted)
+      const changes =
+        s.purgeExcluded.run(segmentId, segmentId, wanted).changes +
+        s.purgeMembers.run(segmentId, segmentId, wanted).changes
       removed += changes
-      // Fewer rows than asked for: that segment's members are all gone.
+      // Fewer rows than asked for from both tables together: that segment's rows are all gone.
       if (changes < wanted) s.unqueueDrop.run(segmentId)
     }
     return removed
@@ -478,12 +655,9 @@ export class SqliteSegmentStore implements SegmentStore {
     })
   }
 
-  async listSegments(
-    env: EnvironmentRef,
-    page: { limit: number; offset: number }
-  ): Promise<Page<SegmentRecord>> {
+  async listSegments(env: EnvironmentRef, options: ListOptions): Promise<Page<SegmentRecord>> {
     try {
-      return this.listTx(env, page)
+      return this.listTx(env, options)
     } catch (error) {
       throw unavailable(this.db, error)
     }
@@ -501,6 +675,32 @@ export class SqliteSegmentStore implements SegmentStore {
   async isIncluded(env: EnvironmentRef, segmentKey: string, contextKey: string): Promise<boolean> {
     try {
       return this.stmt.isMember.get(env.projectKey, env.environmentKey, segmentKey, contextKey) !== undefined
+    } catch (error) {
+      throw unavailable(this.db, error)
+    }
+  }
+
+  async membership(env: EnvironmentRef, segmentKey: string, contextKey: string): Promise<ContextMembership> {
+    try {
+      const args = [env.projectKey, env.environmentKey, segmentKey, contextKey] as const
+      return {
+        included: this.stmt.isMember.get(...args) !== undefined,
+        excluded: this.stmt.isExcluded.get(...args) !== undefined
+      }
+    } catch (error) {
+      throw unavailable(this.db, error)
+    }
+  }
+
+  async updateTargets(
+    env: EnvironmentRef,
+    segmentKey: string,
+    update: TargetsUpdate,
+    options: { now?: number } = {}
+  ): Promise<SegmentRecord | undefined> {
+    if (!this.db.open) throw new StoreUnavailableError('SQLite store is closed')
+    try {
+      return this.targetsTx.immediate(env, segmentKey, update, options.now ?? Date.now())
     } catch (error) {
       throw unavailable(this.db, error)
     }

@@ -31,6 +31,12 @@ export interface SegmentChange {
   integrationKey: string
   /** Cohort URL, stored as `_externalLink` when given. */
   externalLink?: string
+  /**
+   * The cohort ID the segment key was derived from: remembered when the segment is created, and a
+   * different ID arriving at the same key is a 409 naming both, with nothing of the call applied
+   * (§B4). Segments created before the store remembered it take the first ID that arrives.
+   */
+  cohortId?: string
   ops: MembershipOp[]
 }
 
@@ -53,6 +59,56 @@ export interface SegmentRecord {
   _external: string
   _externalLink?: string
   includedCount: number
+  excludedCount: number
+  /** Counts changes of the segment's definition (its name, its cohort link), as LaunchDarkly's `version`. */
+  version: number
+  /** The cohort ID the segment was created for (§B4); absent for segments older than that rule. */
+  cohortId?: string
+}
+
+/** Keys to add to and remove from one of a segment's two target lists. */
+export interface TargetListUpdate {
+  add?: string[]
+  remove?: string[]
+}
+
+/** LaunchDarkly's `SegmentUserState`: the body of `POST …/:segmentKey/contexts`. */
+export interface TargetsUpdate {
+  included?: TargetListUpdate
+  excluded?: TargetListUpdate
+}
+
+/** A context key's place in a big segment; LaunchDarkly's SDKs let `included` win over `excluded`. */
+export interface ContextMembership {
+  included: boolean
+  excluded: boolean
+}
+
+/** LaunchDarkly's list sort fields; `descending` for a `-` prefix. */
+export type SegmentSortField = 'name' | 'creationDate' | 'lastModified'
+export interface SegmentSort {
+  field: SegmentSortField
+  descending: boolean
+}
+
+/** What a listing is narrowed to; every given part must hold. */
+export interface SegmentFilter {
+  /** Case-insensitive substring of the key or the name (any one of them). */
+  query?: string[]
+  /** `_external` equal to one of these integration keys; `true`: any synced segment. */
+  external?: string[] | true
+  /** Only these keys. */
+  includedKeys?: string[]
+  /** Not these keys. */
+  excludedKeys?: string[]
+}
+
+export interface ListOptions {
+  limit: number
+  offset: number
+  /** Applied in order; ties are broken by key. Without it: by key. */
+  sort?: SegmentSort[]
+  filter?: SegmentFilter
 }
 
 export interface ApplyResult {
@@ -73,10 +129,25 @@ export interface SegmentStore {
    * changed nothing.
    */
   apply(env: EnvironmentRef, changes: SegmentChange[], options: ApplyOptions): Promise<ApplyResult>
-  /** Segments of an environment ordered by key. */
-  listSegments(env: EnvironmentRef, page: { limit: number; offset: number }): Promise<Page<SegmentRecord>>
+  /**
+   * Segments of an environment matching `filter`, ordered by `sort` (by key without one), one page;
+   * `totalCount` counts every match.
+   */
+  listSegments(env: EnvironmentRef, options: ListOptions): Promise<Page<SegmentRecord>>
   getSegment(env: EnvironmentRef, segmentKey: string): Promise<SegmentRecord | undefined>
   isIncluded(env: EnvironmentRef, segmentKey: string, contextKey: string): Promise<boolean>
+  /** Both target lists of one context key; both false for an unknown segment or key. */
+  membership(env: EnvironmentRef, segmentKey: string, contextKey: string): Promise<ContextMembership>
+  /**
+   * Adds and removes keys of an existing segment's included and excluded lists atomically, as one
+   * sync is applied; the segment after the change, or undefined (nothing changed) when it is absent.
+   */
+  updateTargets(
+    env: EnvironmentRef,
+    segmentKey: string,
+    update: TargetsUpdate,
+    options?: { now?: number }
+  ): Promise<SegmentRecord | undefined>
   /**
    * Included context keys in ascending (byte-wise) order, strictly after `after` when given,
    * at most `limit` of them (all when omitted). Streamed: memory stays constant whatever the size.

@@ -126,6 +126,7 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
       contextKind: parsed.contextKind,
       integrationKey: integration.key,
       externalLink: cohort.cohortUrl,
+      cohortId: cohort.cohortId,
       ops: cohort.ops
     }))
     await ctx.store.apply(env, changes, { allowCreate: can(principal, 'createSegment', env.projectKey, env.environmentKey) })

@@ -1,21 +1,26 @@
 /**
- * The read and maintenance API of §B5 under `/api/v2/segments`. Reads need `viewProject`, delete
- * needs `deleteSegment`, each for the environment in the path. The scope is checked before the
- * environment is looked up, so a token learns nothing about environments it may not see.
+ * The read and maintenance API of §B5 under `/api/v2/segments`, in LaunchDarkly's REST shapes (§B7):
+ * segments as `UserSegment`, lists as `{ items, totalCount, _links }` with LaunchDarkly's `limit`,
+ * `offset`, `sort` and `filter`. Reads need `viewProject`, delete needs `deleteSegment`, each for
+ * the environment in the path. The scope is checked before the environment is looked up, so a
+ * token learns nothing about environments it may not see. Membership and target edits are in
+ * `contexts.ts`, registered here so that they share the token hook.
  *
  * Members are streamed: `{"totalCount": n, "items": ["key", …], "next": "<cursor>" | null}`, where
  * `next` is the last key of the page when more follow — pass it back as `after`.
  */
 import { Readable } from 'node:stream'
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import { BadRequestError, NotFoundError } from '../../errors'
-import type { EnvironmentRef } from '../../store/types'
-import type { Action } from '../config'
-import { requireAction } from '../auth'
+import type { FastifyPluginAsync } from 'fastify'
+import { BadRequestError } from '../../errors'
+import { pageLinks, parseFilter, parseSort } from '../list-query'
+import { segmentPath, segmentRep } from '../segment-rep'
 import { authorize, JSON_TYPE, type ReceiverContext } from './context'
+import contextsRoutes from './contexts'
+import { environmentFor, segmentNotFound } from './segment-scope'
 
 /** LaunchDarkly's maximum and default page size for segment lists. */
 export const LIST_MAX_LIMIT = 50
+export const LIST_DEFAULT_LIMIT = 20
 export const MEMBERS_DEFAULT_LIMIT = 1000
 /** Pages are streamed, so a large one costs no memory; the cap only bounds a single response's time. */
 export const MEMBERS_MAX_LIMIT = 1_000_000
@@ -30,22 +35,75 @@ interface SegmentParams extends EnvParams {
   segmentKey: string
 }
 
+const linkSchema = { type: 'object', required: ['href', 'type'], properties: { href: { type: 'string' }, type: { type: 'string' } } } as const
+const linksSchema = { type: 'object', additionalProperties: linkSchema } as const
+const emptyList = { type: 'array', maxItems: 0, items: {} } as const
+
+/** LaunchDarkly's `UserSegment` as it applies to a big segment (see segment-rep.ts). */
 const segmentSchema = {
   type: 'object',
-  required: ['key', 'name', 'unbounded', 'unboundedContextKind', 'generation', 'creationDate', 'lastModifiedDate', '_external', 'includedCount'],
+  required: [
+    'key',
+    'name',
+    'tags',
+    'creationDate',
+    'lastModifiedDate',
+    'version',
+    'deleted',
+    '_links',
+    'rules',
+    'included',
+    'excluded',
+    'unbounded',
+    'unboundedContextKind',
+    'generation',
+    '_unboundedMetadata',
+    '_external',
+    '_importInProgress',
+    'includedCount',
+    'excludedCount'
+  ],
   properties: {
     key: { type: 'string' },
     name: { type: 'string' },
+    description: { type: 'string' },
+    tags: { type: 'array', items: { type: 'string' } },
+    creationDate: { type: 'number' },
+    lastModifiedDate: { type: 'number' },
+    version: { type: 'integer' },
+    deleted: { type: 'boolean' },
+    _links: linksSchema,
+    rules: emptyList,
+    included: emptyList,
+    excluded: emptyList,
     unbounded: { type: 'boolean' },
     unboundedContextKind: { type: 'string' },
     generation: { type: 'integer' },
-    creationDate: { type: 'number' },
-    lastModifiedDate: { type: 'number' },
+    _unboundedMetadata: {
+      type: 'object',
+      required: ['version', 'includedCount', 'excludedCount', 'lastModified', 'deleted'],
+      properties: {
+        version: { type: 'integer' },
+        includedCount: { type: 'integer' },
+        excludedCount: { type: 'integer' },
+        lastModified: { type: 'number' },
+        deleted: { type: 'boolean' }
+      }
+    },
     _external: { type: 'string' },
     _externalLink: { type: 'string' },
-    includedCount: { type: 'integer' }
+    _importInProgress: { type: 'boolean' },
+    includedCount: { type: 'integer' },
+    excludedCount: { type: 'integer' }
   }
 } as const
+
+interface ListQuery {
+  limit: number
+  offset: number
+  sort?: string
+  filter?: string
+}
 
 /** The JSON of a members page, produced as the store yields keys (`limit + 1` asked for, to know whether more follow). */
 export async function* membersPageJson(totalCount: number, members: AsyncIterable<string>, limit: number): AsyncGenerator<string> {
@@ -84,43 +142,43 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
     authorize(ctx, request)
   })
 
-  const environmentFor = (request: FastifyRequest, action: Action): EnvironmentRef => {
-    const { projectKey, environmentKey } = request.params as EnvParams
-    if (!request.principal) throw new Error('segments hook did not run')
-    requireAction(request.principal, action, projectKey, environmentKey)
-    const env = ctx.environmentsByPath.get(`${projectKey}/${environmentKey}`)
-    if (!env) throw new NotFoundError(`unknown environment ${projectKey}/${environmentKey}`)
-    return env
-  }
-
-  const segmentNotFound = (env: EnvironmentRef, segmentKey: string): NotFoundError =>
-    new NotFoundError(`no segment ${JSON.stringify(segmentKey)} in ${env.projectKey}/${env.environmentKey}`)
-
-  app.get<{ Params: EnvParams; Querystring: { limit: number; offset: number } }>(
+  app.get<{ Params: EnvParams; Querystring: ListQuery }>(
     '/:projectKey/:environmentKey',
     {
       schema: {
         querystring: {
           type: 'object',
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: LIST_MAX_LIMIT, default: LIST_MAX_LIMIT },
-            offset: { type: 'integer', minimum: 0, default: 0 }
+            limit: { type: 'integer', minimum: 1, maximum: LIST_MAX_LIMIT, default: LIST_DEFAULT_LIMIT },
+            offset: { type: 'integer', minimum: 0, default: 0 },
+            sort: { type: 'string' },
+            filter: { type: 'string' }
           }
         },
         response: {
           200: {
             type: 'object',
-            required: ['items', 'totalCount'],
-            properties: { items: { type: 'array', items: segmentSchema }, totalCount: { type: 'integer' } }
+            required: ['items', 'totalCount', '_links'],
+            properties: { items: { type: 'array', items: segmentSchema }, totalCount: { type: 'integer' }, _links: linksSchema }
           }
         }
       }
     },
     async (request) => {
-      const env = environmentFor(request, 'viewProject')
+      const env = environmentFor(ctx, request, 'viewProject')
       const limit = pagingNumber(request.query.limit, 'limit')
       const offset = pagingNumber(request.query.offset, 'offset')
-      return ctx.store.listSegments(env, { limit, offset })
+      const { sort, filter } = request.query
+      const sorted = parseSort(sort)
+      const parsed = parseFilter(filter)
+      const page = parsed.matchesNothing
+        ? { items: [], totalCount: 0 }
+        : await ctx.store.listSegments(env, { limit, offset, sort: sorted, filter: parsed.filter })
+      return {
+        items: page.items.map((record) => segmentRep(env, record)),
+        totalCount: page.totalCount,
+        _links: pageLinks(segmentPath(env), { sort, filter }, { limit, offset, totalCount: page.totalCount })
+      }
     }
   )
 
@@ -128,33 +186,14 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
     '/:projectKey/:environmentKey/:segmentKey',
     { schema: { response: { 200: segmentSchema } } },
     async (request) => {
-      const env = environmentFor(request, 'viewProject')
+      const env = environmentFor(ctx, request, 'viewProject')
       const segment = await ctx.store.getSegment(env, request.params.segmentKey)
       if (!segment) throw segmentNotFound(env, request.params.segmentKey)
-      return segment
+      return segmentRep(env, segment)
     }
   )
 
-  app.get<{ Params: SegmentParams & { contextKey: string } }>(
-    '/:projectKey/:environmentKey/:segmentKey/contexts/:contextKey',
-    {
-      schema: {
-        response: {
-          200: {
-            type: 'object',
-            required: ['contextKey', 'included'],
-            properties: { contextKey: { type: 'string' }, included: { type: 'boolean' } }
-          }
-        }
-      }
-    },
-    async (request) => {
-      const env = environmentFor(request, 'viewProject')
-      const { segmentKey, contextKey } = request.params
-      if (!(await ctx.store.getSegment(env, segmentKey))) throw segmentNotFound(env, segmentKey)
-      return { contextKey, included: await ctx.store.isIncluded(env, segmentKey, contextKey) }
-    }
-  )
+  void app.register(contextsRoutes, { ctx })
 
   app.get<{ Params: SegmentParams; Querystring: { limit: number; after?: string } }>(
     '/:projectKey/:environmentKey/:segmentKey/members',
@@ -170,7 +209,7 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
       }
     },
     async (request, reply) => {
-      const env = environmentFor(request, 'viewProject')
+      const env = environmentFor(ctx, request, 'viewProject')
       const { segmentKey } = request.params
       const segment = await ctx.store.getSegment(env, segmentKey)
       if (!segment) throw segmentNotFound(env, segmentKey)
@@ -182,7 +221,7 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
   )
 
   app.delete<{ Params: SegmentParams }>('/:projectKey/:environmentKey/:segmentKey', async (request, reply) => {
-    const env = environmentFor(request, 'deleteSegment')
+    const env = environmentFor(ctx, request, 'deleteSegment')
     if (!(await ctx.store.deleteSegment(env, request.params.segmentKey))) throw segmentNotFound(env, request.params.segmentKey)
     return reply.code(204).send()
   })
