@@ -56,6 +56,7 @@ it.each(['datadog', 'CodeRefs'])(
     expect(res.statusCode).toBe(400)
     expect(res.json()).toEqual({
       code: 'unsupported_integration',
+      id: expect.any(String),
       message: `integration does not support synced segments: ${key.toLowerCase()} has no capabilities.syncedSegment`
     })
   }

@@ -49,7 +49,7 @@ it('serves the development set-up on 127.0.0.1, prints its credentials, keeps th
     const check = await fetch(`${second.url}/api/v2/segments/default/production/segment-audiences-c1/contexts/u1`, {
       headers: { authorization: `Bearer ${credentials.token}` }
     })
-    expect(await check.json()).toEqual({ contextKey: 'u1', included: true })
+    expect(await check.json()).toEqual({ userKey: 'u1', contextKey: 'u1', included: true, excluded: false })
   } finally {
     second.child.kill('SIGINT')
   }

@@ -172,7 +172,8 @@ const bodyCases: Case[] = [
 const WRONG: Record<string, string[]> = {
   // "\ud800…": an unpaired surrogate, valid JSON that no UTF-8 store can keep apart from another.
   id: ['null', 'true', 'false', '{}', '[]', '""', '1e400', '["x"]', '{"__proto__": "x"}', '"\\ud800"', '"x\\udfff"'],
-  contextKind: ['null', '1', '{}', '[]', '""', '"multi"', '"kind"', '"a b"', '"ü"'],
+  // null and "" are not here: as in LaunchDarkly's parser, they mean `user` (§B8).
+  contextKind: ['1', '{}', '[]', '"multi"', '"kind"', '"a b"', '"ü"'],
   url: ['1', '{}', '[]', 'true', '"https://example.com/\\udc00"'],
   action: ['null', '1', '{}', '[]', 'true'],
   array: ['null', '{}', '"x"', '1', 'true'],

@@ -134,8 +134,10 @@ describe.each(['sqlite', 'redis'] as const)('a warehouse model mirrored into a r
       expect((await allMembers(segmentKey)).sort()).toEqual(wanted.sort())
       for (const [key, included] of segment.members) {
         expect(await get(`/api/v2/segments/default/production/${segmentKey}/contexts/${key}`)).toEqual({
+          userKey: key,
           contextKey: key,
-          included
+          included,
+          excluded: false
         })
       }
     }
