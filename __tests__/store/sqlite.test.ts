@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { StoreUnavailableError } from '../../src/errors'
 import { openSqliteStore, SQL, SqliteSegmentStore } from '../../src/store/sqlite'
 import type { EnvironmentRef, SegmentChange } from '../../src/store/types'
+import { importMembers } from '../../src/store/bulk'
 import { collect, runStoreContract } from './contract'
 
 const env: EnvironmentRef = { projectKey: 'default', environmentKey: 'production' }
@@ -100,7 +101,34 @@ describe('SQLite store', () => {
       userVersion: db.pragma('user_version', { simple: true })
     }))
     expect(journalMode).toBe('wal')
-    expect(userVersion).toBe(1)
+    expect(userVersion).toBe(2)
+  })
+
+  it('migrates a database of the first schema, keeping its segments, and then imports into them', async () => {
+    const store = openStore()
+    await store.apply(env, [change('seg', ['a', 'b'])], { allowCreate: true, now: 1000 })
+    await store.close()
+    // Back to what the first schema left: no jobs table, version 1.
+    const db = new Database(path)
+    db.exec('DROP TABLE segment_jobs')
+    db.pragma('user_version = 1')
+    db.close()
+    const migrated = openStore()
+    expect(inspect((db) => db.pragma('user_version', { simple: true }))).toBe(2)
+    expect(await collect(migrated.members(env, 'seg', {}))).toEqual(['a', 'b'])
+    async function* file(): AsyncGenerator<string> {
+      yield* ['b', 'c']
+    }
+    await expect(
+      importMembers(migrated, env, 'seg', file(), 'replace', { id: 'after-migration' })
+    ).resolves.toMatchObject({
+      status: 'complete',
+      added: 1,
+      removed: 1
+    })
+    expect(await collect(migrated.members(env, 'seg', {}))).toEqual(['b', 'c'])
+    // The staging file is gone with the import.
+    expect(existsSync(`${path}-import-after-migration`)).toBe(false)
   })
 
   it('refuses a database written by a newer schema version', async () => {

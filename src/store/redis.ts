@@ -64,7 +64,9 @@ const SWEEP_PAGE = 1000
 /** Members per ZADD/ZREM inside the apply script (Lua's unpack is bounded by its C stack). */
 const MEMBER_RUN = 1000
 /** Keys per script while an import is applied: each script stays short, so Redis stays responsive. */
-const APPLY_CHUNK = 2000
+const APPLY_CHUNK = 5000
+/** Staging scripts an import keeps in flight while it reads its file. */
+const STAGE_IN_FLIGHT = 4
 /** How long an import's lease lasts unless its receiver renews it (every chunk does). */
 const IMPORT_LEASE_MS = 30_000
 const JOB_RETENTION_SECONDS = Math.floor(JOB_RETENTION_MS / 1000)
@@ -624,17 +626,27 @@ class RedisSegmentStore implements RedisStore {
     if (run === undefined || run.record.status !== 'preparing' || run.staged) throw unknownImport(importId)
     run.staged = true
     const { leaseKey, stagedKey } = this.importKeys(run)
+    const inFlight: Promise<void>[] = []
+    const stage = async (chunk: string[]): Promise<void> => {
+      const staged = (await this.run(() =>
+        this.redis.syncedSegmentsStage(leaseKey, importId, IMPORT_LEASE_MS, stagedKey, ...chunk)
+      )) as number
+      if (staged < 0) throw new StoreUnavailableError(LEASE_LOST)
+      run.record.keys += chunk.length
+    }
     try {
+      // A few chunks in flight: the file goes on being read while Redis stages the last ones.
       for await (const chunk of chunked(keys)) {
-        const staged = (await this.run(() =>
-          this.redis.syncedSegmentsStage(leaseKey, importId, IMPORT_LEASE_MS, stagedKey, ...chunk)
-        )) as number
-        if (staged < 0) throw new StoreUnavailableError(LEASE_LOST)
-        run.record.keys += chunk.length
+        const staging = stage(chunk)
+        staging.catch(() => undefined)
+        inFlight.push(staging)
+        if (inFlight.length >= STAGE_IN_FLIGHT) await inFlight.shift()
       }
+      while (inFlight.length > 0) await inFlight.shift()
       await this.saveJob(env, 'import', run.record)
       return { ...run.record }
     } catch (error) {
+      await Promise.allSettled(inFlight)
       return this.failImport(run, error)
     }
   }
@@ -650,12 +662,16 @@ class RedisSegmentStore implements RedisStore {
     const ref = `${record.segmentKey}.g${run.generation}`
     const membersKey = `${ns}members:${ref}`
     // One bounded script per chunk of keys read from `source`: Redis serves other requests between them.
+    const pageAfter = (source: string, min: string): Promise<string[]> =>
+      this.run(() => this.redis.zrangebylex(source, min, '+', 'LIMIT', 0, APPLY_CHUNK))
     const pass = async (source: string, step: 'add' | 'remove'): Promise<number> => {
       let changed = 0
-      let min = '-'
-      for (;;) {
-        const page = await this.run(() => this.redis.zrangebylex(source, min, '+', 'LIMIT', 0, APPLY_CHUNK))
-        if (page.length === 0) return changed
+      let page = await pageAfter(source, '-')
+      while (page.length > 0) {
+        // The next page is read while this one is applied: the script only touches keys up to its last.
+        const next =
+          page.length < APPLY_CHUNK ? Promise.resolve([]) : pageAfter(source, `(${page[page.length - 1]}`)
+        next.catch(() => undefined)
         const args: ScriptArg[] = [
           leaseKey,
           importId,
@@ -669,9 +685,9 @@ class RedisSegmentStore implements RedisStore {
         const count = (await this.run(() => this.redis.syncedSegmentsImportChunk(...args))) as number
         if (count < 0) throw new ConflictError(SEGMENT_GONE)
         changed += count
-        if (page.length < APPLY_CHUNK) return changed
-        min = `(${page[page.length - 1]}`
+        page = await next
       }
+      return changed
     }
     try {
       await this.saveJob(env, 'import', record)

@@ -13,6 +13,7 @@
  * never reused, so a re-created segment can never see its predecessor's orphans.
  */
 import Database from 'better-sqlite3'
+import { rmSync } from 'node:fs'
 // The module's own timers, not the globals: tests that fake global timers must not stall commits.
 import { clearTimeout, setImmediate, setTimeout } from 'node:timers'
 import { ConflictError, ForbiddenError, HttpError, StoreUnavailableError } from '../errors'
@@ -248,8 +249,8 @@ interface RunningImport {
   env: EnvironmentRef
   record: ImportRecord
   segmentId: number
-  /** `temp.<table>` holding the staged keys, once staging began. */
-  table?: string
+  /** The staging file holding the keys, once staging began. */
+  file?: string
 }
 
 /** Every statement, prepared once at open. */
@@ -295,6 +296,8 @@ export class SqliteSegmentStore implements SegmentStore {
   >
   private readonly purgeTx: Database.Transaction<(maxRows: number) => number>
   private readonly bulk: ReturnType<typeof prepareBulkStatements>
+  /** The database file; import staging files go beside it. */
+  private readonly path: string
   /** Imports run by this instance; one SQLite file has one receiver, so the others are abandoned. */
   private readonly runningImports = new Map<string, RunningImport>()
   private stagingTables = 0
@@ -315,6 +318,7 @@ export class SqliteSegmentStore implements SegmentStore {
 
     this.stmt = prepareStatements(this.db)
     this.bulk = prepareBulkStatements(this.db)
+    this.path = path
 
     this.applyTx = this.db.transaction(
       (env: EnvironmentRef, changes: SegmentChange[], options: ApplyOptions) =>
@@ -668,7 +672,7 @@ export class SqliteSegmentStore implements SegmentStore {
 
   private endImport(run: RunningImport, status: 'complete' | 'stopped', error?: string): ImportRecord {
     this.runningImports.delete(run.record.id)
-    if (run.table !== undefined) this.db.exec(`DROP TABLE IF EXISTS temp.${run.table}`)
+    if (run.file !== undefined) rmSync(run.file, { force: true })
     run.record.status = status
     if (error !== undefined) run.record.error = error
     this.saveJob('import', run.env, run.record)
@@ -702,26 +706,34 @@ export class SqliteSegmentStore implements SegmentStore {
     keys: AsyncIterable<string>
   ): Promise<ImportRecord> {
     const run = this.runningImport(env, importId)
-    if (run === undefined || run.record.status !== 'preparing' || run.table !== undefined)
+    if (run === undefined || run.record.status !== 'preparing' || run.file !== undefined)
       throw unknownImport(importId)
-    this.stagingTables += 1
-    const table = `import_keys_${this.stagingTables}`
+    // A file of its own beside the database, on a connection of its own: no WAL, no fsync, and its
+    // sort spills to disk (the store's connection sorts in memory), so memory stays bounded.
+    run.file = `${this.path}-import-${importId.replace(/[^A-Za-z0-9-]/g, '_')}`
+    let staging: Database.Database | undefined
     try {
+      staging = new Database(run.file)
+      staging.pragma('journal_mode = OFF')
+      staging.pragma('synchronous = OFF')
+      staging.pragma('temp_store = FILE')
+      staging.pragma('cache_size = -8192')
       // Appended as they come, then indexed once: measured, sorting the whole file at the end costs
       // a fraction of keeping a b-tree ordered under random keys, row by row.
-      this.db.exec(`CREATE TEMP TABLE ${table} (context_key TEXT NOT NULL)`)
-      run.table = table
-      const insert = this.db.prepare<[string]>(
-        `INSERT INTO temp.${table} (context_key) SELECT value FROM json_each(?)`
+      staging.exec('CREATE TABLE staged (context_key TEXT NOT NULL)')
+      const insert = staging.prepare<[string]>(
+        'INSERT INTO staged (context_key) SELECT value FROM json_each(?)'
       )
       for await (const chunk of chunked(keys)) {
         if (!this.runningImports.has(importId)) throw unknownImport(importId)
         run.record.keys += insert.run(JSON.stringify(chunk)).changes
       }
-      this.db.exec(`CREATE INDEX temp.${table}_key ON ${table} (context_key)`)
+      staging.exec('CREATE INDEX staged_key ON staged (context_key)')
+      staging.close()
       this.saveJob('import', env, run.record)
       return { ...run.record }
     } catch (error) {
+      staging?.close()
       if (this.db.open && this.runningImports.has(importId))
         this.endImport(run, 'stopped', (error as Error).message)
       throw unavailable(this.db, error)
@@ -730,36 +742,22 @@ export class SqliteSegmentStore implements SegmentStore {
 
   async applyImport(env: EnvironmentRef, importId: string, mode: ImportMode): Promise<ImportRecord> {
     const run = this.runningImport(env, importId)
-    if (run === undefined || run.table === undefined || run.record.status !== 'preparing')
+    if (run === undefined || run.file === undefined || run.record.status !== 'preparing')
       throw unknownImport(importId)
-    const { table, record } = run
+    const { file, record } = run
+    this.stagingTables += 1
+    const schema = `import_${this.stagingTables}`
+    const table = `${schema}.staged`
     record.mode = mode
     record.status = 'in_progress'
     const now = Date.now()
     try {
-      this.db
-        .transaction(() => {
-          const segmentId = this.stmt.segmentId.get(env.projectKey, env.environmentKey, record.segmentKey)
-          // Deleted (and maybe re-created) since the import began: its keys were meant for another segment.
-          if (segmentId !== run.segmentId) throw segmentMissing(env, record.segmentKey)
-          if (mode === 'replace') {
-            record.removed = this.db
-              .prepare<[number]>(
-                `DELETE FROM members WHERE segment_id = ? AND context_key NOT IN (SELECT context_key FROM temp.${table})`
-              )
-              .run(segmentId).changes
-          }
-          // In the staging table's key order, so members' index grows at its end rather than page by page.
-          record.added = this.db
-            .prepare<[number]>(
-              `INSERT OR IGNORE INTO members (segment_id, context_key) SELECT ?, context_key FROM temp.${table} ORDER BY context_key`
-            )
-            .run(segmentId).changes
-          this.bulk.importedSegment.run(record.added - record.removed, now, segmentId)
-          record.status = 'complete'
-          this.saveJob('import', env, record)
-        })
-        .immediate()
+      this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(file)
+      try {
+        this.applyStaged(env, run, mode, table, now)
+      } finally {
+        this.db.exec(`DETACH DATABASE ${schema}`)
+      }
       return { ...this.endImport(run, 'complete') }
     } catch (error) {
       record.added = 0
@@ -767,6 +765,40 @@ export class SqliteSegmentStore implements SegmentStore {
       if (this.db.open) this.endImport(run, 'stopped', (error as Error).message)
       throw unavailable(this.db, error)
     }
+  }
+
+  /** The one transaction of an import: the staged keys, attached as `table`, become the segment's. */
+  private applyStaged(
+    env: EnvironmentRef,
+    run: RunningImport,
+    mode: ImportMode,
+    table: string,
+    now: number
+  ): void {
+    const { record } = run
+    this.db
+      .transaction(() => {
+        const segmentId = this.stmt.segmentId.get(env.projectKey, env.environmentKey, record.segmentKey)
+        // Deleted (and maybe re-created) since the import began: its keys were meant for another segment.
+        if (segmentId !== run.segmentId) throw segmentMissing(env, record.segmentKey)
+        if (mode === 'replace') {
+          record.removed = this.db
+            .prepare<[number]>(
+              `DELETE FROM members WHERE segment_id = ? AND context_key NOT IN (SELECT context_key FROM ${table})`
+            )
+            .run(segmentId).changes
+        }
+        // In the staging table's key order, so members' index grows at its end rather than page by page.
+        record.added = this.db
+          .prepare<[number]>(
+            `INSERT OR IGNORE INTO members (segment_id, context_key) SELECT ?, context_key FROM ${table} ORDER BY context_key`
+          )
+          .run(segmentId).changes
+        this.bulk.importedSegment.run(record.added - record.removed, now, segmentId)
+        record.status = 'complete'
+        this.saveJob('import', env, record)
+      })
+      .immediate()
   }
 
   async stopImport(env: EnvironmentRef, importId: string, reason: string): Promise<void> {
