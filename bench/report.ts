@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import type { BigSegmentFigures } from './big-segment'
 import type { CodeSource } from './code'
 import type { DestinationFigures } from './destination'
+import type { ImportFigures } from './import'
 import type { ReceiverRun } from './receiver'
 
 export interface Machine {
@@ -45,6 +46,8 @@ export interface BenchResult {
   /** The same for syncWarehouseAudience and Reverse ETL rows (SPEC §E2). */
   warehouseDestination?: DestinationFigures
   bigSegment: BigSegmentFigures
+  /** A `replace` import of one CSV file per store (§E2). */
+  imports: ImportFigures[]
   targets: Target[]
 }
 
@@ -66,7 +69,8 @@ const MB = 1_000_000
 export function judgeTargets(
   receiver: readonly ReceiverRun[],
   destination: DestinationFigures,
-  big: BigSegmentFigures
+  big: BigSegmentFigures,
+  imports: readonly ImportFigures[] = []
 ): Target[] {
   const targets: Target[] = []
   const at = (name: string, goal: string, actual: number, unit: string, pass: boolean): void => {
@@ -114,6 +118,19 @@ export function judgeTargets(
     'MB',
     big.peakRssBytes < 250 * MB
   )
+  for (const run of imports) {
+    const label = `${run.store} replace import of ${run.keys.toLocaleString('en')} keys`
+    const goal = run.store === 'sqlite' ? 300_000 : 100_000
+    at(
+      `${label}: keys/s`,
+      `≥ ${goal.toLocaleString('en')}`,
+      run.keysPerSecond,
+      'keys/s',
+      run.keysPerSecond >= goal
+    )
+    if (run.store === 'sqlite')
+      at(`${label}: receiver peak RSS`, '< 250 MB', run.peakRssBytes / MB, 'MB', run.peakRssBytes < 250 * MB)
+  }
   return targets
 }
 
@@ -287,6 +304,21 @@ export function formatResult(result: BenchResult): string {
       ]
     ),
     '',
+    'Replace import of one CSV file (SPEC §E2)',
+    table(
+      ['store', 'keys', 'file', 'time', 'rate', 'receiver CPU', 'added / removed', 'receiver peak RSS'],
+      result.imports.map((i) => [
+        i.store,
+        int(i.keys),
+        `${fixed(i.fileBytes / MB, 1)} MB`,
+        `${fixed(i.seconds, 2)} s`,
+        `${int(i.keysPerSecond)} keys/s`,
+        `${fixed(i.receiverCpuSeconds, 2)} s`,
+        `${int(i.added)} / ${int(i.removed)}`,
+        mb(i.peakRssBytes)
+      ])
+    ),
+    '',
     'Targets (SPEC §E, 2 cores)',
     table(
       ['', 'target', 'goal', 'actual'],
@@ -294,7 +326,7 @@ export function formatResult(result: BenchResult): string {
         t.pass ? 'PASS' : 'FAIL',
         t.name,
         t.goal,
-        `${t.unit === 'members/s' ? int(t.actual) : fixed(t.actual, 1)} ${t.unit}`
+        `${t.unit === 'members/s' || t.unit === 'keys/s' ? int(t.actual) : fixed(t.actual, 1)} ${t.unit}`
       ])
     )
   )

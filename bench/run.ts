@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: SPEC §E measured in one run — receiver throughput per parser mode and store
  * (over HTTP and in process), the destination against its own engine, and a 1,000,000-member
- * segment — printed as tables with the targets judged, and written to bench/results/latest.json.
+ * segment, a `replace` import per store — printed as tables with the targets judged, and written to bench/results/latest.json.
  *
  *   ts-node bench/run.ts [--smoke] [--from dist|src] [--out FILE] [--cpu-prof DIR]
  *
@@ -20,6 +20,7 @@ import { benchBigSegment, type BigSegmentSizes } from './big-segment'
 import { loadCode, type CodeSource } from './code'
 import { benchDestination, WAREHOUSE_WORKLOAD, type DestinationSizes } from './destination'
 import { benchReceiver, type ReceiverRun, type ReceiverSizes } from './receiver'
+import { benchImport, type ImportFigures, type ImportSizes } from './import'
 import {
   describeMachine,
   formatResult,
@@ -38,6 +39,7 @@ interface Sizes {
   receiver: ReceiverSizes & { repeats: number }
   destination: DestinationSizes
   bigSegment: BigSegmentSizes
+  imports: ImportSizes
 }
 
 /** About two minutes on 2 cores: 3 × 6 receiver runs of 600 requests, 2 × 7 destination rounds, the big segment. */
@@ -52,7 +54,8 @@ const FULL: Sizes = {
     steadyWarmupBatches: 2000,
     steadyWarmupEvents: 10
   },
-  bigSegment: { requests: 1000, membersPerRequest: 1000, connections: 8, lookups: 20_000, pageSize: 10_000 }
+  bigSegment: { requests: 1000, membersPerRequest: 1000, connections: 8, lookups: 20_000, pageSize: 10_000 },
+  imports: { keys: 1_000_000, seedRequests: 10 }
 }
 
 /** Every code path of FULL, in seconds. */
@@ -67,7 +70,8 @@ const SMOKE: Sizes = {
     steadyWarmupBatches: 2,
     steadyWarmupEvents: 5
   },
-  bigSegment: { requests: 20, membersPerRequest: 100, connections: 2, lookups: 100, pageSize: 500 }
+  bigSegment: { requests: 20, membersPerRequest: 100, connections: 2, lookups: 100, pageSize: 500 },
+  imports: { keys: 2000, seedRequests: 1 }
 }
 
 /** Field-wise median of figure objects (all fields numeric). */
@@ -163,6 +167,14 @@ async function main(): Promise<void> {
     `big segment: ${bigSegment.members.toLocaleString('en')} members loaded in ${bigSegment.loadSeconds.toFixed(2)} s`
   )
 
+  const imports: ImportFigures[] = []
+  for (const store of STORE_KINDS) {
+    await quiet.wait()
+    const run = await benchImport(code, store, sizes.imports)
+    progress(`${store} replace import: ${run.keys.toLocaleString('en')} keys in ${run.seconds.toFixed(2)} s`)
+    imports.push(run)
+  }
+
   const result: BenchResult = {
     generatedAt: new Date().toISOString(),
     smoke,
@@ -176,8 +188,9 @@ async function main(): Promise<void> {
     destination,
     warehouseDestination,
     bigSegment,
+    imports,
     targets: [
-      ...judgeTargets(receiver, destination, bigSegment),
+      ...judgeTargets(receiver, destination, bigSegment, imports),
       judgeWarehouseDestination(warehouseDestination)
     ]
   }

@@ -158,10 +158,36 @@ describe('npm run bench --smoke', () => {
     )
   })
 
+  it('times a replace import of one CSV file on each store, with the receiver peak RSS', () => {
+    const imports = result.imports as Json[]
+    expect(imports.map((run) => run.store)).toEqual(['sqlite', 'redis'])
+    for (const run of imports) {
+      expectFigures(
+        run,
+        [
+          'keys',
+          'fileBytes',
+          'seconds',
+          'keysPerSecond',
+          'receiverCpuSeconds',
+          'added',
+          'removed',
+          'peakRssBytes'
+        ],
+        `imports ${String(run.store)}`
+      )
+      expect(run.keys).toBe(2000)
+      // The seeded segment's 1000 keys are not in the file: replace removes them all.
+      expect(run).toMatchObject({ added: 2000, removed: 1000 })
+    }
+    expect(stdout).toContain('Replace import of one CSV file')
+  })
+
   it('judges every target of SPEC §E and prints them', () => {
     const targets = result.targets as Json[]
-    // 3 per SQLite mode, 1 per Redis mode, the destination, the big segment, syncWarehouseAudience.
-    expect(targets).toHaveLength(3 * 3 + 3 + 2 + 1)
+    // 3 per SQLite mode, 1 per Redis mode, the destination, the big segment, the imports (2 + 1),
+    // syncWarehouseAudience.
+    expect(targets).toHaveLength(3 * 3 + 3 + 2 + 3 + 1)
     for (const target of targets) {
       expect(typeof target.pass).toBe('boolean')
       expect(Number.isFinite(target.actual)).toBe(true)

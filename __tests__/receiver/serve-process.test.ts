@@ -100,13 +100,15 @@ it('loses no acknowledged change and applies no request by halves when killed wi
   }
   const workers = Array.from({ length: WORKERS }, worker)
   while (acknowledged.size < 150) await new Promise((resolve) => setTimeout(resolve, 20))
+  // Requests are in flight at the kill (each worker sends its next one as soon as it is answered);
+  // their answers may still be on the wire, so whether any goes unacknowledged is up to timing.
+  const inFlightAtKill = sent.size - acknowledged.size
   serve.child.kill('SIGKILL')
   killed = true
   expect((await serve.exited).signal).toBe('SIGKILL')
   await Promise.all(workers)
   expect(failures).toEqual([])
-  // Requests were in flight at the kill, so some were sent but never acknowledged.
-  expect(sent.size).toBeGreaterThan(acknowledged.size)
+  expect(inFlightAtKill).toBeGreaterThan(0)
 
   const restarted = await startServe(args)
   try {

@@ -4,7 +4,8 @@
  * independent of each other and of the order they run in.
  */
 import { randomUUID } from 'node:crypto'
-import { ConflictError, ForbiddenError } from '../../src/errors'
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../../src/errors'
+import { importMembers } from '../../src/store/bulk'
 import type {
   ApplyOptions,
   EnvironmentRef,
@@ -820,6 +821,144 @@ export function runStoreContract(name: string, open: OpenStore): void {
         expect(await store.isIncluded(env, 'big', 'ctx-0')).toBe(false)
         expect(await store.isIncluded(env, 'big', 'ctx-1')).toBe(true)
         expect(await collect(store.members(env, 'big', { after: 'ctx-9998' }))).toEqual(['ctx-9999'])
+      })
+    })
+
+    describe('imports and exports', () => {
+      async function* fromArray(keys: string[]): AsyncGenerator<string> {
+        yield* keys
+      }
+
+      /** Yields the keys, then fails as a bad file does halfway. */
+      async function* failingAfter(keys: string[], message: string): AsyncGenerator<string> {
+        yield* keys
+        throw new BadRequestError(message)
+      }
+
+      const seed = async (...keys: string[]): Promise<void> => {
+        await store.apply(env, [change('seg', adds(...keys))], opts(T0))
+      }
+
+      it('replace leaves exactly the staged keys, counting what it added and removed', async () => {
+        await seed('old-1', 'old-2', 'kept')
+        const record = await importMembers(
+          store,
+          env,
+          'seg',
+          fromArray(['kept', 'new-2', 'new-1', 'new-2']),
+          'replace',
+          {
+            id: 'imp-1',
+            now: T1
+          }
+        )
+        expect(record).toMatchObject({
+          id: 'imp-1',
+          segmentKey: 'seg',
+          mode: 'replace',
+          status: 'complete',
+          keys: 4,
+          added: 2,
+          removed: 2
+        })
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['kept', 'new-1', 'new-2'])
+        expect((await store.getSegment(env, 'seg'))?.includedCount).toBe(3)
+        expect(await store.isIncluded(env, 'seg', 'old-1')).toBe(false)
+        expect(await store.getImport(env, 'seg', 'imp-1')).toEqual({ ...record, creationTime: T1 })
+        expect(await store.getImport(env, 'other-seg', 'imp-1')).toBeUndefined()
+        expect(await store.segmentsImporting(env, ['seg'])).toEqual(new Set())
+      })
+
+      it('merge adds the staged keys and removes nothing', async () => {
+        await seed('old-1', 'kept')
+        const record = await importMembers(store, env, 'seg', fromArray(['kept', 'new-1']), 'merge', {
+          id: 'imp-2'
+        })
+        expect(record).toMatchObject({ status: 'complete', added: 1, removed: 0 })
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['kept', 'new-1', 'old-1'])
+      })
+
+      it('a replace of 20,000 keys over 10,000 others keeps the overlap and nothing else', async () => {
+        await seed(...Array.from({ length: 10_000 }, (_, i) => `ctx-${i * 2}`))
+        const keys = Array.from({ length: 20_000 }, (_, i) => `ctx-${i}`)
+        const record = await importMembers(store, env, 'seg', fromArray([...keys].reverse()), 'replace', {
+          id: 'imp-3'
+        })
+        expect(record).toMatchObject({ added: 10_000, removed: 0 })
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(byteOrder(keys))
+        const again = await importMembers(store, env, 'seg', fromArray(keys.slice(0, 5)), 'replace', {
+          id: 'imp-4'
+        })
+        expect(again).toMatchObject({ added: 0, removed: 19_995 })
+        expect((await store.getSegment(env, 'seg'))?.includedCount).toBe(5)
+      })
+
+      it('needs an existing segment, and one import of a segment at a time', async () => {
+        await expect(store.beginImport(env, 'missing', { id: 'imp-5' })).rejects.toThrow(NotFoundError)
+        await seed('a')
+        await store.beginImport(env, 'seg', { id: 'imp-6', filename: 'keys.csv' })
+        expect(await store.segmentsImporting(env, ['seg', 'missing'])).toEqual(new Set(['seg']))
+        await expect(store.beginImport(env, 'seg', { id: 'imp-7' })).rejects.toThrow(ConflictError)
+        expect(await store.getImport(env, 'seg', 'imp-6')).toMatchObject({
+          status: 'preparing',
+          filename: 'keys.csv',
+          mode: 'merge'
+        })
+        await store.stopImport(env, 'imp-6', 'given up')
+        expect(await store.getImport(env, 'seg', 'imp-6')).toMatchObject({
+          status: 'stopped',
+          error: 'given up'
+        })
+        expect(await store.segmentsImporting(env, ['seg'])).toEqual(new Set())
+        await expect(store.applyImport(env, 'imp-6', 'merge')).rejects.toThrow(NotFoundError)
+      })
+
+      it('a file failing halfway stops the import and changes nothing', async () => {
+        await seed('old-1', 'old-2')
+        const before = await collect(store.members(env, 'seg', {}))
+        await store.beginImport(env, 'seg', { id: 'imp-8' })
+        const staged = Array.from({ length: 12_000 }, (_, i) => `staged-${i}`)
+        await expect(
+          store.stageImport(env, 'imp-8', failingAfter(staged, 'row 12001: bad key'))
+        ).rejects.toThrow('row 12001: bad key')
+        expect(await store.getImport(env, 'seg', 'imp-8')).toMatchObject({
+          status: 'stopped',
+          error: 'row 12001: bad key',
+          added: 0
+        })
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(before)
+        expect(await store.isIncluded(env, 'seg', 'staged-1')).toBe(false)
+        expect((await store.getSegment(env, 'seg'))?.includedCount).toBe(2)
+        expect(await store.segmentsImporting(env, ['seg'])).toEqual(new Set())
+        await expect(store.applyImport(env, 'imp-8', 'replace')).rejects.toThrow(NotFoundError)
+      })
+
+      it('stops, changing nothing, when the segment is deleted before the import is applied', async () => {
+        await seed('a')
+        await store.beginImport(env, 'seg', { id: 'imp-9' })
+        await store.stageImport(env, 'imp-9', fromArray(['b']))
+        await store.deleteSegment(env, 'seg')
+        await store.apply(env, [change('seg', adds('c'))], opts(T1))
+        await expect(store.applyImport(env, 'imp-9', 'replace')).rejects.toThrow(/segment/)
+        expect(await store.getImport(env, 'seg', 'imp-9')).toMatchObject({ status: 'stopped' })
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['c'])
+      })
+
+      it('keeps export records per segment', async () => {
+        await seed('a')
+        const record = {
+          id: 'exp-1',
+          segmentKey: 'seg',
+          status: 'complete' as const,
+          creationTime: T0,
+          initiator: 'writer',
+          keys: 1,
+          sizeBytes: 6
+        }
+        await store.saveExport(env, record)
+        expect(await store.getExport(env, 'seg', 'exp-1')).toEqual(record)
+        expect(await store.getExport(env, 'other', 'exp-1')).toBeUndefined()
+        expect(await store.getExport(freshEnv(), 'seg', 'exp-1')).toBeUndefined()
       })
     })
 

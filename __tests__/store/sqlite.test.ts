@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { StoreUnavailableError } from '../../src/errors'
 import { MIGRATIONS, openSqliteStore, SQL, SqliteSegmentStore } from '../../src/store/sqlite'
 import type { EnvironmentRef, SegmentChange } from '../../src/store/types'
+import { importMembers } from '../../src/store/bulk'
 import { collect, runStoreContract } from './contract'
 
 const env: EnvironmentRef = { projectKey: 'default', environmentKey: 'production' }
@@ -136,6 +137,34 @@ describe('SQLite store', () => {
       cohortId: 'c1'
     })
     expect(await store.membership(env, 'seg', 'a')).toEqual({ included: true, excluded: false })
+  })
+
+  it('migrates a database from before the jobs table, keeping its segments, and then imports into them', async () => {
+    const store = openStore()
+    await store.apply(env, [change('seg', ['a', 'b'])], { allowCreate: true, now: 1000 })
+    await store.close()
+    // Back to what the schema was before the jobs table: without it, at the version of the step before.
+    const jobsStep = MIGRATIONS.findIndex((step) => step.includes('segment_jobs'))
+    const db = new Database(path)
+    db.exec('DROP TABLE segment_jobs')
+    db.pragma(`user_version = ${jobsStep}`)
+    db.close()
+    const migrated = openStore()
+    expect(inspect((db) => db.pragma('user_version', { simple: true }))).toBe(MIGRATIONS.length)
+    expect(await collect(migrated.members(env, 'seg', {}))).toEqual(['a', 'b'])
+    async function* file(): AsyncGenerator<string> {
+      yield* ['b', 'c']
+    }
+    await expect(
+      importMembers(migrated, env, 'seg', file(), 'replace', { id: 'after-migration' })
+    ).resolves.toMatchObject({
+      status: 'complete',
+      added: 1,
+      removed: 1
+    })
+    expect(await collect(migrated.members(env, 'seg', {}))).toEqual(['b', 'c'])
+    // The staging file is gone with the import.
+    expect(existsSync(`${path}-import-after-migration`)).toBe(false)
   })
 
   it('refuses a database written by a newer schema version', async () => {

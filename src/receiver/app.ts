@@ -14,7 +14,9 @@ import { TooManyRequestsError } from './auth'
 import type { ReceiverConfig } from './config'
 import type { CompiledIntegration } from './integrations'
 import { createContext, JSON_TYPE } from './routes/context'
+import exportsRoutes from './routes/exports'
 import healthRoutes from './routes/health'
+import importsRoutes from './routes/imports'
 import sdkRoutes from './routes/sdk'
 import segmentTargetsRoutes, { renderSyncResponse } from './routes/segment-targets'
 import segmentsRoutes from './routes/segments'
@@ -190,6 +192,8 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
 
   void app.register(segmentTargetsRoutes, { ctx })
   void app.register(segmentsRoutes, { ctx, prefix: '/api/v2/segments' })
+  void app.register(importsRoutes, { ctx, prefix: '/api/v2/segments' })
+  void app.register(exportsRoutes, { ctx, prefix: '/api/v2/segments' })
   void app.register(versionsRoutes, { ctx })
   void app.register(sdkRoutes, { ctx })
   void app.register(healthRoutes, { ctx })

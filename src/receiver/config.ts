@@ -45,6 +45,8 @@ export interface ReceiverConfig {
   tokens: TokenConfig[]
   rateLimit?: RateLimitConfig
   bodyLimitBytes: number
+  /** Largest import file (§B7); DEFAULT_IMPORT_LIMIT_BYTES when absent. */
+  importLimitBytes?: number
   /** Origin used in `segmentUrl`; defaults to the origin the request was addressed to. */
   publicUrl?: string
 }
@@ -58,6 +60,8 @@ export interface DevCredentials {
 }
 
 export const DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024
+/** Room for about 2.7 million UUID context keys (1,000,000 of them, one a line, are 37 MB). */
+export const DEFAULT_IMPORT_LIMIT_BYTES = 100 * 1024 * 1024
 export const CREDENTIALS_FILE = 'credentials.json'
 
 export class ConfigError extends Error {
@@ -152,6 +156,7 @@ const configSchema = {
       }
     },
     bodyLimitBytes: { type: 'integer', minimum: 1 },
+    importLimitBytes: { type: 'integer', minimum: 1 },
     publicUrl: { type: 'string', pattern: '^https?://', 'x-message': 'must be an http(s) URL' }
   }
 }

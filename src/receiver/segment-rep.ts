@@ -44,7 +44,8 @@ export function segmentPath(env: EnvironmentRef, segmentKey?: string): string {
   return segmentKey === undefined ? base : `${base}/${encodeURIComponent(segmentKey)}`
 }
 
-export function segmentRep(env: EnvironmentRef, record: SegmentRecord): SegmentRep {
+/** `importing`: an import into the segment is running (the store's `segmentsImporting`). */
+export function segmentRep(env: EnvironmentRef, record: SegmentRecord, importing = false): SegmentRep {
   const rep: SegmentRep = {
     key: record.key,
     name: record.name,
@@ -71,7 +72,7 @@ export function segmentRep(env: EnvironmentRef, record: SegmentRecord): SegmentR
       deleted: false
     },
     _external: record._external,
-    _importInProgress: false,
+    _importInProgress: importing,
     includedCount: record.includedCount,
     excludedCount: record.excludedCount
   }

@@ -30,12 +30,26 @@ import Redis from 'ioredis'
 import { HttpError, ConflictError, ForbiddenError, StoreUnavailableError } from '../errors'
 import { cohortConflict } from './conflicts'
 import {
+  ABANDONED,
+  chunked,
+  importRunning,
+  isRunning,
+  JOB_RETENTION_MS,
+  newImportRecord,
+  segmentMissing,
+  unknownImport
+} from './bulk'
+import {
   DEFAULT_REDIS_PREFIX,
   type ApplyOptions,
   type ApplyResult,
   type ContextMembership,
   type EnvironmentRef,
   type ListOptions,
+
+  type ExportRecord,
+  type ImportMode,
+  type ImportRecord,
   type Page,
   type SegmentChange,
   type SegmentFilter,
@@ -60,6 +74,15 @@ const MEMBER_PAGE = 1000
 const SWEEP_PAGE = 1000
 /** Members per ZADD/ZREM inside the apply script (Lua's unpack is bounded by its C stack). */
 const MEMBER_RUN = 1000
+/** Keys per script while an import is applied: each script stays short, so Redis stays responsive. */
+const APPLY_CHUNK = 5000
+/** Staging scripts an import keeps in flight while it reads its file. */
+const STAGE_IN_FLIGHT = 4
+/** How long an import's lease lasts unless its receiver renews it (every chunk does). */
+const IMPORT_LEASE_MS = 30_000
+const JOB_RETENTION_SECONDS = Math.floor(JOB_RETENTION_MS / 1000)
+const LEASE_LOST = 'the import lost its lease: Redis was unreachable for too long while it ran'
+const SEGMENT_GONE = 'the segment was deleted, or the import lost its lease, while the import was applied'
 
 /** Reads one segment's record: `{ key, includedCount, HGETALL fields, excludedCount }`, or false when absent. */
 const LUA_RECORD = `
@@ -285,6 +308,90 @@ end
 return #ARGV - 1
 `
 
+/**
+ * Imports (§B7). Keys: `<ns>job:<kind>:<id>` the JSON record of an import or export;
+ * `<ns>importing:<segmentKey>` the id of the import running into that segment, a lease that its
+ * receiver renews with every chunk (a receiver that dies lets it lapse); `<ns>import_keys:<id>` the
+ * staged keys (ZSET, score 0), on the same lease, so an abandoned stage is reclaimed by Redis.
+ */
+
+/** ARGV: ns, segmentKey, importId, record JSON, leaseMs, retentionSeconds. */
+const LUA_BEGIN_IMPORT = `
+local ns, key, id = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', ns .. 'segment:' .. key) == 0 then return 'not_found' end
+if not redis.call('SET', ns .. 'importing:' .. key, id, 'NX', 'PX', ARGV[5]) then return 'conflict' end
+redis.call('SET', ns .. 'job:import:' .. id, ARGV[4], 'EX', ARGV[6])
+return redis.call('HGET', ns .. 'segment:' .. key, 'generation')
+`
+
+/** Renews the lease when it is still this import's; the rest of a script runs only then. */
+const LUA_LEASE = `
+local function renew(leaseKey, id, lease, stagedKey)
+  if redis.call('GET', leaseKey) ~= id then return false end
+  redis.call('PEXPIRE', leaseKey, lease)
+  redis.call('PEXPIRE', stagedKey, lease)
+  return true
+end
+`
+
+/** ARGV: leaseKey, importId, leaseMs, stagedKey, then the keys. Returns how many were new, or -1 without the lease. */
+const LUA_STAGE = `${LUA_LEASE}
+local stagedKey = ARGV[4]
+local added = 0
+for first = 5, #ARGV, ${MEMBER_RUN} do
+  local run = {}
+  for i = first, math.min(first + ${MEMBER_RUN} - 1, #ARGV) do
+    run[#run + 1] = 0
+    run[#run + 1] = ARGV[i]
+  end
+  added = added + redis.call('ZADD', stagedKey, unpack(run))
+end
+if not renew(ARGV[1], ARGV[2], ARGV[3], stagedKey) then return -1 end
+return added
+`
+
+/**
+ * ARGV: leaseKey, importId, leaseMs, stagedKey, segmentHashKey, generation, membersKey, ref,
+ * synchronizedOnKey, syncedAt, mode ('add' | 'remove'), then pairs of contextKey, include-set key.
+ * 'add' includes each key not yet included; 'remove' drops each included key that is not staged.
+ * Returns the number changed, or -1 when the lease is lost or the segment was deleted.
+ */
+const LUA_IMPORT_CHUNK = `${LUA_LEASE}
+local stagedKey, membersKey, ref = ARGV[4], ARGV[7], ARGV[8]
+if redis.call('HGET', ARGV[5], 'generation') ~= ARGV[6] then return -1 end
+if not renew(ARGV[1], ARGV[2], ARGV[3], stagedKey) then return -1 end
+local changed = 0
+if ARGV[11] == 'add' then
+  for i = 12, #ARGV, 2 do
+    if redis.call('ZADD', membersKey, 'NX', 0, ARGV[i]) == 1 then
+      redis.call('SADD', ARGV[i + 1], ref)
+      changed = changed + 1
+    end
+  end
+else
+  for i = 12, #ARGV, 2 do
+    if not redis.call('ZSCORE', stagedKey, ARGV[i]) then
+      redis.call('ZREM', membersKey, ARGV[i])
+      redis.call('SREM', ARGV[i + 1], ref)
+      changed = changed + 1
+    end
+  end
+end
+if changed > 0 and tonumber(ARGV[10]) > tonumber(redis.call('GET', ARGV[9]) or '0') then
+  redis.call('SET', ARGV[9], ARGV[10])
+end
+return changed
+`
+
+/** ARGV: leaseKey, importId, stagedKey, jobKey, record JSON, retentionSeconds[, segmentHashKey, now]. */
+const LUA_END_IMPORT = `
+redis.call('DEL', ARGV[3])
+if redis.call('GET', ARGV[1]) == ARGV[2] then redis.call('DEL', ARGV[1]) end
+redis.call('SET', ARGV[4], ARGV[5], 'EX', ARGV[6])
+if ARGV[7] and redis.call('EXISTS', ARGV[7]) == 1 then redis.call('HSET', ARGV[7], 'lastModifiedDate', ARGV[8]) end
+return 1
+`
+
 type ScriptArg = string | number
 type Script = (...args: ScriptArg[]) => Promise<unknown>
 
@@ -297,6 +404,11 @@ interface ScriptedRedis extends Redis {
   syncedSegmentsListAll: Script
   syncedSegmentsMembership: Script
   syncedSegmentsTargets: Script
+
+  syncedSegmentsBeginImport: Script
+  syncedSegmentsStage: Script
+  syncedSegmentsImportChunk: Script
+  syncedSegmentsEndImport: Script
 }
 
 /** Raw record as the scripts return it: key, includedCount, flat HGETALL, excludedCount. */
@@ -437,7 +549,16 @@ export interface RedisStore extends SegmentStore {
   synchronizedOn(env: EnvironmentRef): Promise<number | undefined>
 }
 
+/** An import this receiver is running, with the segment generation it began on. */
+interface RedisImport {
+  env: EnvironmentRef
+  record: ImportRecord
+  generation: string
+  staged?: boolean
+}
+
 class RedisSegmentStore implements RedisStore {
+  private readonly imports = new Map<string, RedisImport>()
   private sweeping: Promise<void> = Promise.resolve()
   private closing = false
 
@@ -619,6 +740,226 @@ class RedisSegmentStore implements RedisStore {
     return value === null ? undefined : Number(value)
   }
 
+  // Imports and exports (§B7).
+
+  private async saveJob(
+    env: EnvironmentRef,
+    kind: 'import' | 'export',
+    record: ImportRecord | ExportRecord
+  ): Promise<void> {
+    const key = `${layoutOf(env).ns}job:${kind}:${record.id}`
+    await this.run(() => this.redis.set(key, JSON.stringify(record), 'EX', JOB_RETENTION_SECONDS))
+  }
+
+  private async loadJob<T extends { segmentKey: string }>(
+    env: EnvironmentRef,
+    kind: 'import' | 'export',
+    segmentKey: string,
+    id: string
+  ): Promise<T | undefined> {
+    const body = await this.run(() => this.redis.get(`${layoutOf(env).ns}job:${kind}:${id}`))
+    const record = body === null ? undefined : (JSON.parse(body) as T)
+    return record?.segmentKey === segmentKey ? record : undefined
+  }
+
+  private runningImport(env: EnvironmentRef, importId: string): RedisImport | undefined {
+    const run = this.imports.get(importId)
+    return run !== undefined && layoutOf(run.env).ns === layoutOf(env).ns ? run : undefined
+  }
+
+  private importKeys(run: RedisImport): {
+    leaseKey: string
+    stagedKey: string
+    jobKey: string
+    segmentHashKey: string
+  } {
+    const { ns } = layoutOf(run.env)
+    return {
+      leaseKey: `${ns}importing:${run.record.segmentKey}`,
+      stagedKey: `${ns}import_keys:${run.record.id}`,
+      jobKey: `${ns}job:import:${run.record.id}`,
+      segmentHashKey: `${ns}segment:${run.record.segmentKey}`
+    }
+  }
+
+  /** Ends an import: drops what it staged, gives up its lease and saves its last record. */
+  private async endImport(
+    run: RedisImport,
+    status: 'complete' | 'stopped',
+    error?: string
+  ): Promise<ImportRecord> {
+    this.imports.delete(run.record.id)
+    run.record.status = status
+    if (error !== undefined) run.record.error = error
+    const { leaseKey, stagedKey, jobKey, segmentHashKey } = this.importKeys(run)
+    const args: ScriptArg[] = [
+      leaseKey,
+      run.record.id,
+      stagedKey,
+      jobKey,
+      JSON.stringify(run.record),
+      JOB_RETENTION_SECONDS
+    ]
+    if (status === 'complete') args.push(segmentHashKey, Date.now())
+    await this.run(() => this.redis.syncedSegmentsEndImport(...args))
+    return { ...run.record }
+  }
+
+  /** Stops a failed import when Redis still answers; the lease lapses by itself otherwise. */
+  private async failImport(run: RedisImport, error: unknown): Promise<never> {
+    if (this.imports.has(run.record.id)) {
+      run.record.added = 0
+      run.record.removed = 0
+      await this.endImport(run, 'stopped', (error as Error).message).catch(() => undefined)
+    }
+    throw storeError(error, this.where)
+  }
+
+  async beginImport(
+    env: EnvironmentRef,
+    segmentKey: string,
+    init: { id: string; mode?: ImportMode; filename?: string; now?: number }
+  ): Promise<ImportRecord> {
+    const { ns } = layoutOf(env)
+    const record = newImportRecord(segmentKey, init)
+    const reply = (await this.run(() =>
+      this.redis.syncedSegmentsBeginImport(
+        ns,
+        segmentKey,
+        record.id,
+        JSON.stringify(record),
+        IMPORT_LEASE_MS,
+        JOB_RETENTION_SECONDS
+      )
+    )) as string
+    if (reply === 'not_found') throw segmentMissing(env, segmentKey)
+    if (reply === 'conflict') throw importRunning(segmentKey)
+    this.imports.set(record.id, { env, record, generation: reply })
+    return { ...record }
+  }
+
+  async stageImport(
+    env: EnvironmentRef,
+    importId: string,
+    keys: AsyncIterable<string>
+  ): Promise<ImportRecord> {
+    const run = this.runningImport(env, importId)
+    if (run === undefined || run.record.status !== 'preparing' || run.staged) throw unknownImport(importId)
+    run.staged = true
+    const { leaseKey, stagedKey } = this.importKeys(run)
+    const inFlight: Promise<void>[] = []
+    const stage = async (chunk: string[]): Promise<void> => {
+      const staged = (await this.run(() =>
+        this.redis.syncedSegmentsStage(leaseKey, importId, IMPORT_LEASE_MS, stagedKey, ...chunk)
+      )) as number
+      if (staged < 0) throw new StoreUnavailableError(LEASE_LOST)
+      run.record.keys += chunk.length
+    }
+    try {
+      // A few chunks in flight: the file goes on being read while Redis stages the last ones.
+      for await (const chunk of chunked(keys)) {
+        const staging = stage(chunk)
+        staging.catch(() => undefined)
+        inFlight.push(staging)
+        if (inFlight.length >= STAGE_IN_FLIGHT) await inFlight.shift()
+      }
+      while (inFlight.length > 0) await inFlight.shift()
+      await this.saveJob(env, 'import', run.record)
+      return { ...run.record }
+    } catch (error) {
+      await Promise.allSettled(inFlight)
+      return this.failImport(run, error)
+    }
+  }
+
+  async applyImport(env: EnvironmentRef, importId: string, mode: ImportMode): Promise<ImportRecord> {
+    const run = this.runningImport(env, importId)
+    if (run === undefined || !run.staged || run.record.status !== 'preparing') throw unknownImport(importId)
+    const { record } = run
+    record.mode = mode
+    record.status = 'in_progress'
+    const { includePrefix, synchronizedOn, ns } = layoutOf(env)
+    const { leaseKey, stagedKey, segmentHashKey } = this.importKeys(run)
+    const ref = `${record.segmentKey}.g${run.generation}`
+    const membersKey = `${ns}members:${ref}`
+    // One bounded script per chunk of keys read from `source`: Redis serves other requests between them.
+    const pageAfter = (source: string, min: string): Promise<string[]> =>
+      this.run(() => this.redis.zrangebylex(source, min, '+', 'LIMIT', 0, APPLY_CHUNK))
+    const pass = async (source: string, step: 'add' | 'remove'): Promise<number> => {
+      let changed = 0
+      let page = await pageAfter(source, '-')
+      while (page.length > 0) {
+        // The next page is read while this one is applied: the script only touches keys up to its last.
+        const next =
+          page.length < APPLY_CHUNK ? Promise.resolve([]) : pageAfter(source, `(${page[page.length - 1]}`)
+        next.catch(() => undefined)
+        const args: ScriptArg[] = [
+          leaseKey,
+          importId,
+          IMPORT_LEASE_MS,
+          stagedKey,
+          segmentHashKey,
+          run.generation
+        ]
+        args.push(membersKey, ref, synchronizedOn, Date.now(), step)
+        for (const contextKey of page) args.push(contextKey, includePrefix + contextKeyHash(contextKey))
+        const count = (await this.run(() => this.redis.syncedSegmentsImportChunk(...args))) as number
+        if (count < 0) throw new ConflictError(SEGMENT_GONE)
+        changed += count
+        page = await next
+      }
+      return changed
+    }
+    try {
+      await this.saveJob(env, 'import', record)
+      // Removing first: while it runs, the segment never holds a key that is in neither list.
+      if (mode === 'replace') record.removed = await pass(membersKey, 'remove')
+      record.added = await pass(stagedKey, 'add')
+      return await this.endImport(run, 'complete')
+    } catch (error) {
+      return this.failImport(run, error)
+    }
+  }
+
+  async stopImport(env: EnvironmentRef, importId: string, reason: string): Promise<void> {
+    const run = this.runningImport(env, importId)
+    if (run === undefined || run.record.status !== 'preparing') return
+    await this.endImport(run, 'stopped', reason)
+  }
+
+  async getImport(
+    env: EnvironmentRef,
+    segmentKey: string,
+    importId: string
+  ): Promise<ImportRecord | undefined> {
+    const run = this.runningImport(env, importId)
+    if (run !== undefined) return run.record.segmentKey === segmentKey ? { ...run.record } : undefined
+    const record = await this.loadJob<ImportRecord>(env, 'import', segmentKey, importId)
+    if (record === undefined || !isRunning(record.status)) return record
+    // Running elsewhere while its receiver holds the lease; abandoned once the lease lapsed.
+    const holder = await this.run(() => this.redis.get(`${layoutOf(env).ns}importing:${segmentKey}`))
+    return holder === importId ? record : { ...record, status: 'stopped', error: ABANDONED }
+  }
+
+  async segmentsImporting(env: EnvironmentRef, segmentKeys: readonly string[]): Promise<Set<string>> {
+    if (segmentKeys.length === 0) return new Set()
+    const { ns } = layoutOf(env)
+    const holders = await this.run(() => this.redis.mget(segmentKeys.map((key) => `${ns}importing:${key}`)))
+    return new Set(segmentKeys.filter((_, i) => holders[i] !== null))
+  }
+
+  async saveExport(env: EnvironmentRef, record: ExportRecord): Promise<void> {
+    await this.saveJob(env, 'export', record)
+  }
+
+  async getExport(
+    env: EnvironmentRef,
+    segmentKey: string,
+    exportId: string
+  ): Promise<ExportRecord | undefined> {
+    return this.loadJob<ExportRecord>(env, 'export', segmentKey, exportId)
+  }
+
   /**
    * Removes deleted generations' refs from the include sets in the background. Stale refs never
    * match (the SDK asks for the current generation), so this only reclaims memory; anything left by
@@ -681,6 +1022,11 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   redis.defineCommand('syncedSegmentsListAll', { numberOfKeys: 0, lua: LUA_LIST_ALL })
   redis.defineCommand('syncedSegmentsMembership', { numberOfKeys: 0, lua: LUA_MEMBERSHIP })
   redis.defineCommand('syncedSegmentsTargets', { numberOfKeys: 0, lua: LUA_TARGETS })
+
+  redis.defineCommand('syncedSegmentsBeginImport', { numberOfKeys: 0, lua: LUA_BEGIN_IMPORT })
+  redis.defineCommand('syncedSegmentsStage', { numberOfKeys: 0, lua: LUA_STAGE })
+  redis.defineCommand('syncedSegmentsImportChunk', { numberOfKeys: 0, lua: LUA_IMPORT_CHUNK })
+  redis.defineCommand('syncedSegmentsEndImport', { numberOfKeys: 0, lua: LUA_END_IMPORT })
 
   try {
     await redis.connect()

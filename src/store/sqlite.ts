@@ -17,16 +17,32 @@
  * never reused, so a re-created segment can never see its predecessor's orphans.
  */
 import Database from 'better-sqlite3'
+import { rmSync } from 'node:fs'
 // The module's own timers, not the globals: tests that fake global timers must not stall commits.
 import { clearTimeout, setImmediate, setTimeout } from 'node:timers'
 import { ConflictError, ForbiddenError, HttpError, StoreUnavailableError } from '../errors'
 import { cohortConflict } from './conflicts'
+
+import {
+  ABANDONED,
+  chunked,
+  importRunning,
+  isRunning,
+  JOB_RETENTION_MS,
+  newImportRecord,
+  segmentMissing,
+  unknownImport
+} from './bulk'
 import type {
   ApplyOptions,
   ApplyResult,
   ContextMembership,
   EnvironmentRef,
   ListOptions,
+
+  ExportRecord,
+  ImportMode,
+  ImportRecord,
   MembershipOp,
   Page,
   SegmentChange,
@@ -78,6 +94,20 @@ export const MIGRATIONS: readonly string[] = [
     segment_id INTEGER NOT NULL,
     context_key TEXT NOT NULL,
     PRIMARY KEY (segment_id, context_key)
+  ) WITHOUT ROWID;
+  `,
+  // Imports and exports (§B7): one JSON record per job. IF NOT EXISTS, so the step is harmless in
+  // whatever order it lands among other branches' steps.
+  `
+  CREATE TABLE IF NOT EXISTS segment_jobs (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_key TEXT NOT NULL,
+    environment_key TEXT NOT NULL,
+    segment_key TEXT NOT NULL,
+    creation_time INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
   ) WITHOUT ROWID;
   `
 ]
@@ -267,6 +297,34 @@ export const SQL = {
   ping: 'SELECT 1'
 } as const
 
+/** Statements of imports and exports (§B7). */
+const BULK_SQL = {
+  saveJob: `INSERT OR REPLACE INTO segment_jobs (kind, id, project_key, environment_key, segment_key, creation_time, body)
+    VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  job: `SELECT body FROM segment_jobs WHERE kind = ? AND id = ? AND project_key = ? AND environment_key = ?
+    AND segment_key = ?`,
+  pruneJobs: 'DELETE FROM segment_jobs WHERE creation_time < ?',
+  importedSegment: `UPDATE segments SET included_count = included_count + ?, last_modified_date = ? WHERE id = ?`
+} as const
+
+function prepareBulkStatements(db: Database.Database) {
+  return {
+    saveJob: db.prepare<[string, string, string, string, string, number, string]>(BULK_SQL.saveJob),
+    job: db.prepare<[string, string, string, string, string], string>(BULK_SQL.job).pluck(),
+    pruneJobs: db.prepare<[number]>(BULK_SQL.pruneJobs),
+    importedSegment: db.prepare<[number, number, number]>(BULK_SQL.importedSegment)
+  }
+}
+
+/** An import this store instance is running: its record, segment row and staging table. */
+interface RunningImport {
+  env: EnvironmentRef
+  record: ImportRecord
+  segmentId: number
+  /** The staging file holding the keys, once staging began. */
+  file?: string
+}
+
 /** Every statement, prepared once at open. */
 function prepareStatements(db: Database.Database) {
   return {
@@ -321,6 +379,12 @@ export class SqliteSegmentStore implements SegmentStore {
   /** Listing statements by their SQL: one per sort and filter shape, prepared on first use. */
   private readonly listStatements = new Map<string, Database.Statement>()
   private readonly purgeTx: Database.Transaction<(maxRows: number) => number>
+  private readonly bulk: ReturnType<typeof prepareBulkStatements>
+  /** The database file; import staging files go beside it. */
+  private readonly path: string
+  /** Imports run by this instance; one SQLite file has one receiver, so the others are abandoned. */
+  private readonly runningImports = new Map<string, RunningImport>()
+  private stagingTables = 0
   private pending: PendingApply[] = []
   private flushScheduled = false
   private purgeTimer: NodeJS.Timeout | undefined
@@ -337,6 +401,8 @@ export class SqliteSegmentStore implements SegmentStore {
     }
 
     this.stmt = prepareStatements(this.db)
+    this.bulk = prepareBulkStatements(this.db)
+    this.path = path
 
     this.applyTx = this.db.transaction(
       (env: EnvironmentRef, changes: SegmentChange[], options: ApplyOptions) =>
@@ -767,6 +833,232 @@ export class SqliteSegmentStore implements SegmentStore {
     clearTimeout(this.purgeTimer)
     this.purgeTimer = undefined
     if (this.db.open) this.db.close()
+  }
+  // Imports and exports (§B7). Staged keys go to a temporary table of their own (memory, no WAL,
+  // no fsync), invisible to every reader; applying is one transaction over it.
+
+  private saveJob(kind: 'import' | 'export', env: EnvironmentRef, record: ImportRecord | ExportRecord): void {
+    const { projectKey, environmentKey } = env
+    const body = JSON.stringify(record)
+    this.bulk.saveJob.run(
+      kind,
+      record.id,
+      projectKey,
+      environmentKey,
+      record.segmentKey,
+      record.creationTime,
+      body
+    )
+  }
+
+  private loadJob<T>(
+    kind: 'import' | 'export',
+    env: EnvironmentRef,
+    segmentKey: string,
+    id: string
+  ): T | undefined {
+    const body = this.bulk.job.get(kind, id, env.projectKey, env.environmentKey, segmentKey)
+    return body === undefined ? undefined : (JSON.parse(body) as T)
+  }
+
+  private runningImport(env: EnvironmentRef, importId: string): RunningImport | undefined {
+    const run = this.runningImports.get(importId)
+    if (
+      run === undefined ||
+      run.env.projectKey !== env.projectKey ||
+      run.env.environmentKey !== env.environmentKey
+    )
+      return undefined
+    return run
+  }
+
+  private endImport(run: RunningImport, status: 'complete' | 'stopped', error?: string): ImportRecord {
+    this.runningImports.delete(run.record.id)
+    if (run.file !== undefined) rmSync(run.file, { force: true })
+    run.record.status = status
+    if (error !== undefined) run.record.error = error
+    this.saveJob('import', run.env, run.record)
+    return run.record
+  }
+
+  async beginImport(
+    env: EnvironmentRef,
+    segmentKey: string,
+    init: { id: string; mode?: ImportMode; filename?: string; now?: number }
+  ): Promise<ImportRecord> {
+    try {
+      const segmentId = this.stmt.segmentId.get(env.projectKey, env.environmentKey, segmentKey)
+      if (segmentId === undefined) throw segmentMissing(env, segmentKey)
+      for (const run of this.runningImports.values()) {
+        if (run.segmentId === segmentId) throw importRunning(segmentKey)
+      }
+      const record = newImportRecord(segmentKey, init)
+      this.bulk.pruneJobs.run(record.creationTime - JOB_RETENTION_MS)
+      this.saveJob('import', env, record)
+      this.runningImports.set(record.id, { env, record, segmentId })
+      return { ...record }
+    } catch (error) {
+      throw unavailable(this.db, error)
+    }
+  }
+
+  async stageImport(
+    env: EnvironmentRef,
+    importId: string,
+    keys: AsyncIterable<string>
+  ): Promise<ImportRecord> {
+    const run = this.runningImport(env, importId)
+    if (run === undefined || run.record.status !== 'preparing' || run.file !== undefined)
+      throw unknownImport(importId)
+    // A file of its own beside the database, on a connection of its own: no WAL, no fsync, and its
+    // sort spills to disk (the store's connection sorts in memory), so memory stays bounded.
+    run.file = `${this.path}-import-${importId.replace(/[^A-Za-z0-9-]/g, '_')}`
+    let staging: Database.Database | undefined
+    try {
+      staging = new Database(run.file)
+      staging.pragma('journal_mode = OFF')
+      staging.pragma('synchronous = OFF')
+      staging.pragma('temp_store = FILE')
+      staging.pragma('cache_size = -8192')
+      // Appended as they come, then indexed once: measured, sorting the whole file at the end costs
+      // a fraction of keeping a b-tree ordered under random keys, row by row.
+      staging.exec('CREATE TABLE staged (context_key TEXT NOT NULL)')
+      const insert = staging.prepare<[string]>(
+        'INSERT INTO staged (context_key) SELECT value FROM json_each(?)'
+      )
+      for await (const chunk of chunked(keys)) {
+        if (!this.runningImports.has(importId)) throw unknownImport(importId)
+        run.record.keys += insert.run(JSON.stringify(chunk)).changes
+      }
+      staging.exec('CREATE INDEX staged_key ON staged (context_key)')
+      staging.close()
+      this.saveJob('import', env, run.record)
+      return { ...run.record }
+    } catch (error) {
+      staging?.close()
+      if (this.db.open && this.runningImports.has(importId))
+        this.endImport(run, 'stopped', (error as Error).message)
+      throw unavailable(this.db, error)
+    }
+  }
+
+  async applyImport(env: EnvironmentRef, importId: string, mode: ImportMode): Promise<ImportRecord> {
+    const run = this.runningImport(env, importId)
+    if (run === undefined || run.file === undefined || run.record.status !== 'preparing')
+      throw unknownImport(importId)
+    const { file, record } = run
+    this.stagingTables += 1
+    const schema = `import_${this.stagingTables}`
+    const table = `${schema}.staged`
+    record.mode = mode
+    record.status = 'in_progress'
+    const now = Date.now()
+    try {
+      this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(file)
+      try {
+        this.applyStaged(env, run, mode, table, now)
+      } finally {
+        this.db.exec(`DETACH DATABASE ${schema}`)
+      }
+      return { ...this.endImport(run, 'complete') }
+    } catch (error) {
+      record.added = 0
+      record.removed = 0
+      if (this.db.open) this.endImport(run, 'stopped', (error as Error).message)
+      throw unavailable(this.db, error)
+    }
+  }
+
+  /** The one transaction of an import: the staged keys, attached as `table`, become the segment's. */
+  private applyStaged(
+    env: EnvironmentRef,
+    run: RunningImport,
+    mode: ImportMode,
+    table: string,
+    now: number
+  ): void {
+    const { record } = run
+    this.db
+      .transaction(() => {
+        const segmentId = this.stmt.segmentId.get(env.projectKey, env.environmentKey, record.segmentKey)
+        // Deleted (and maybe re-created) since the import began: its keys were meant for another segment.
+        if (segmentId !== run.segmentId) throw segmentMissing(env, record.segmentKey)
+        if (mode === 'replace') {
+          record.removed = this.db
+            .prepare<[number]>(
+              `DELETE FROM members WHERE segment_id = ? AND context_key NOT IN (SELECT context_key FROM ${table})`
+            )
+            .run(segmentId).changes
+        }
+        // In the staging table's key order, so members' index grows at its end rather than page by page.
+        record.added = this.db
+          .prepare<[number]>(
+            `INSERT OR IGNORE INTO members (segment_id, context_key) SELECT ?, context_key FROM ${table} ORDER BY context_key`
+          )
+          .run(segmentId).changes
+        this.bulk.importedSegment.run(record.added - record.removed, now, segmentId)
+        record.status = 'complete'
+        this.saveJob('import', env, record)
+      })
+      .immediate()
+  }
+
+  async stopImport(env: EnvironmentRef, importId: string, reason: string): Promise<void> {
+    const run = this.runningImport(env, importId)
+    if (run === undefined || run.record.status !== 'preparing') return
+    try {
+      this.endImport(run, 'stopped', reason)
+    } catch (error) {
+      throw unavailable(this.db, error)
+    }
+  }
+
+  async getImport(
+    env: EnvironmentRef,
+    segmentKey: string,
+    importId: string
+  ): Promise<ImportRecord | undefined> {
+    const run = this.runningImport(env, importId)
+    if (run !== undefined) return run.record.segmentKey === segmentKey ? { ...run.record } : undefined
+    try {
+      const record = this.loadJob<ImportRecord>('import', env, segmentKey, importId)
+      // Not running here, yet not finished: the process that ran it is gone.
+      if (record !== undefined && isRunning(record.status))
+        return { ...record, status: 'stopped', error: ABANDONED }
+      return record
+    } catch (error) {
+      throw unavailable(this.db, error)
+    }
+  }
+
+  async segmentsImporting(env: EnvironmentRef, segmentKeys: readonly string[]): Promise<Set<string>> {
+    const wanted = new Set(segmentKeys)
+    const importing = new Set<string>()
+    for (const run of this.runningImports.values()) {
+      if (this.runningImport(env, run.record.id) && wanted.has(run.record.segmentKey))
+        importing.add(run.record.segmentKey)
+    }
+    return importing
+  }
+
+  async saveExport(env: EnvironmentRef, record: ExportRecord): Promise<void> {
+    try {
+      this.saveJob('export', env, record)
+    } catch (error) {
+      throw unavailable(this.db, error)
+    }
+  }
+
+  async getExport(
+    env: EnvironmentRef,
+    segmentKey: string,
+    exportId: string
+  ): Promise<ExportRecord | undefined> {
+    try {
+      return this.loadJob<ExportRecord>('export', env, segmentKey, exportId)
+    } catch (error) {
+      throw unavailable(this.db, error)
+    }
   }
 }
 

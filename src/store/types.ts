@@ -121,7 +121,7 @@ export interface Page<T> {
   totalCount: number
 }
 
-export interface SegmentStore {
+export interface SegmentStore extends BulkStore {
   /**
    * Applies all changes of one request atomically and durably: either every change is stored
    * before the promise resolves, or none is. Throws `ConflictError` (segment exists with another
@@ -158,4 +158,78 @@ export interface SegmentStore {
   /** Resolves when the store is reachable, rejects otherwise (used by /healthz). */
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+/** How an import's keys combine with the segment's included keys (§B7). */
+export type ImportMode = 'merge' | 'replace'
+/** LaunchDarkly's import statuses, in the order an import goes through them. */
+export type ImportStatus = 'preparing' | 'in_progress' | 'complete' | 'stopped'
+
+/** One import of context keys into a segment, as the store keeps it. */
+export interface ImportRecord {
+  id: string
+  segmentKey: string
+  mode: ImportMode
+  status: ImportStatus
+  /** Unix ms. */
+  creationTime: number
+  filename?: string
+  /** Context keys read from the file so far (a key given twice counts twice). */
+  keys: number
+  /** Keys the import added to, and removed from, the segment's included keys (once applied). */
+  added: number
+  removed: number
+  /** Why a stopped import stopped. */
+  error?: string
+}
+
+export type ExportStatus = 'in_progress' | 'complete' | 'stopped'
+
+/** One export of a segment's included keys (§B7). */
+export interface ExportRecord {
+  id: string
+  segmentKey: string
+  status: ExportStatus
+  /** Unix ms. */
+  creationTime: number
+  /** Name of the token that asked for it. */
+  initiator: string
+  /** Included keys and bytes of the CSV file, measured when the export finished. */
+  keys: number
+  sizeBytes: number
+}
+
+/**
+ * Imports and exports (§B7), beside `SegmentStore`'s sync path. An import is begun, staged and
+ * applied in three steps because a multipart upload may name its `mode` only after its file:
+ * staging writes nothing a reader or an SDK can see, so a file found bad halfway changes nothing.
+ */
+export interface BulkStore {
+  /**
+   * Starts an import into an existing segment: `NotFoundError` when the segment does not exist,
+   * `ConflictError` while another import of that segment is running.
+   */
+  beginImport(
+    env: EnvironmentRef,
+    segmentKey: string,
+    init: { id: string; mode?: ImportMode; filename?: string; now?: number }
+  ): Promise<ImportRecord>
+  /**
+   * Stages the keys of a `preparing` import. When `keys` throws, the import is stopped with that
+   * error's message, what was staged is discarded, and the error is rethrown.
+   */
+  stageImport(env: EnvironmentRef, importId: string, keys: AsyncIterable<string>): Promise<ImportRecord>
+  /**
+   * Applies a staged import (`in_progress` until it ends `complete`, or `stopped` when the segment
+   * went away or the store failed): `replace` leaves the included keys exactly the staged ones,
+   * `merge` adds them.
+   */
+  applyImport(env: EnvironmentRef, importId: string, mode: ImportMode): Promise<ImportRecord>
+  /** Stops an import that has not been applied, discarding what it staged. */
+  stopImport(env: EnvironmentRef, importId: string, reason: string): Promise<void>
+  getImport(env: EnvironmentRef, segmentKey: string, importId: string): Promise<ImportRecord | undefined>
+  /** Which of `segmentKeys` have an import running (a segment's `_importInProgress`). */
+  segmentsImporting(env: EnvironmentRef, segmentKeys: readonly string[]): Promise<Set<string>>
+  saveExport(env: EnvironmentRef, record: ExportRecord): Promise<void>
+  getExport(env: EnvironmentRef, segmentKey: string, exportId: string): Promise<ExportRecord | undefined>
 }

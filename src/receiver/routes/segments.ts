@@ -174,8 +174,12 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
       const page = parsed.matchesNothing
         ? { items: [], totalCount: 0 }
         : await ctx.store.listSegments(env, { limit, offset, sort: sorted, filter: parsed.filter })
+      const importing = await ctx.store.segmentsImporting(
+        env,
+        page.items.map((record) => record.key)
+      )
       return {
-        items: page.items.map((record) => segmentRep(env, record)),
+        items: page.items.map((record) => segmentRep(env, record, importing.has(record.key))),
         totalCount: page.totalCount,
         _links: pageLinks(segmentPath(env), { sort, filter }, { limit, offset, totalCount: page.totalCount })
       }
@@ -189,7 +193,8 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
       const env = environmentFor(ctx, request, 'viewProject')
       const segment = await ctx.store.getSegment(env, request.params.segmentKey)
       if (!segment) throw segmentNotFound(env, request.params.segmentKey)
-      return segmentRep(env, segment)
+      const importing = await ctx.store.segmentsImporting(env, [segment.key])
+      return segmentRep(env, segment, importing.has(segment.key))
     }
   )
 
