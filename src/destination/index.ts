@@ -7,8 +7,12 @@ import {
   type RequestClient
 } from '@segment/actions-core'
 import { resolveEndpoints } from './endpoints'
+import { useUriSafeSchemaKeys } from './schema-keys'
 import type { Settings } from './generated-types'
 import syncAudience from './syncAudience'
+
+// The destination's name is not a URI; see schema-keys.ts for why actions-core's ajv needs this.
+useUriSafeSchemaKeys()
 
 /** LaunchDarkly REST API version this destination is written against. */
 export const LD_API_VERSION = '20240415'
