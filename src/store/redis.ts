@@ -256,7 +256,23 @@ function storeError(err: unknown, where: string): Error {
   if (err instanceof HttpError) return err
   const error = err instanceof Error ? err : new Error(String(err))
   if (error.name === 'ReplyError' && !TRANSIENT_REPLIES.test(error.message)) return error
-  return new StoreUnavailableError(`Redis store unavailable (${where}): ${error.message}`)
+  return new StoreUnavailableError(`Redis store unavailable (${where}): ${unavailableCause(error)}`)
+}
+
+/** The cause in our words: ioredis's own messages ("Connection is closed.") say nothing to a client. */
+function unavailableCause(error: Error & { code?: string }): string {
+  const byCode: Record<string, string> = {
+    ECONNREFUSED: 'connection refused',
+    ENOTFOUND: 'host not found',
+    EAI_AGAIN: 'host not found',
+    ETIMEDOUT: 'connection timed out',
+    ECONNRESET: 'connection reset',
+    EHOSTUNREACH: 'host unreachable'
+  }
+  if (error.code && byCode[error.code]) return byCode[error.code]
+  if (error.name === 'ReplyError') return `Redis answered ${error.message.split(' ')[0]}`
+  if (/timed? ?out/i.test(error.message)) return 'no answer in time'
+  return 'not connected'
 }
 
 /** host:port[/db] of a Redis URL, without credentials, for messages. */
@@ -451,7 +467,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     disconnectTimeout: 250
   }) as ScriptedRedis
   // Failures surface through the rejected commands; without a listener ioredis logs every retry.
-  redis.on('error', () => undefined)
+  // The socket's own error (ECONNREFUSED…) is kept: connect() rejects only with "Connection is closed."
+  let socketError: unknown
+  redis.on('error', (error) => (socketError = error))
   redis.defineCommand('syncedSegmentsApply', { numberOfKeys: 0, lua: LUA_APPLY })
   redis.defineCommand('syncedSegmentsGet', { numberOfKeys: 0, lua: LUA_GET })
   redis.defineCommand('syncedSegmentsList', { numberOfKeys: 0, lua: LUA_LIST })
@@ -462,7 +480,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     await redis.connect()
   } catch (err) {
     redis.disconnect()
-    throw storeError(err, where)
+    throw storeError(socketError ?? err, where)
   }
   return new RedisSegmentStore(redis, where, await durabilityWarnings(redis, where))
 }
