@@ -1,5 +1,6 @@
 /** Option parsers and error wording shared by the commands that talk to a receiver over HTTP. */
 import { InvalidArgumentError } from 'commander'
+import { networkCause } from '../network-cause'
 
 /** `--base-url`: an absolute http(s) URL; `127.0.0.1:8787` alone would be read as a URL scheme. */
 export function parseBaseUrl(value: string): string {
@@ -17,20 +18,8 @@ export function parseBaseUrl(value: string): string {
   return value
 }
 
-const NETWORK_CAUSES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host not found',
-  ETIMEDOUT: 'connection timed out',
-  EHOSTUNREACH: 'host unreachable',
-  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
-  UND_ERR_SOCKET: 'connection closed'
-}
-
 /** Why fetch failed, in words: undici says only "fetch failed" and keeps the reason in `cause`. */
-export function networkCause(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause
-  if (cause?.code && NETWORK_CAUSES[cause.code]) return NETWORK_CAUSES[cause.code]
-  return cause?.message ?? (error instanceof Error ? error.message : String(error))
+export function fetchFailureCause(error: unknown): string {
+  const cause = (error as { cause?: { message?: string } }).cause
+  return networkCause(cause) ?? cause?.message ?? (error instanceof Error ? error.message : String(error))
 }

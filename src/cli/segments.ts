@@ -8,7 +8,7 @@ import type { Command } from 'commander'
 import { CREDENTIALS_FILE, type DevCredentials } from '../receiver/config'
 import type { Page, SegmentRecord } from '../store/types'
 import { parseJsonText } from '../json-error'
-import { networkCause, parseBaseUrl } from './options'
+import { fetchFailureCause, parseBaseUrl } from './options'
 import { parsePositiveInteger } from './replay'
 
 export interface ReceiverTarget {
@@ -42,8 +42,8 @@ async function getJson<T>(target: ReceiverTarget, url: URL): Promise<T> {
   try {
     response = await fetch(url, { headers: { Authorization: target.apiKey, Accept: 'application/json' } })
   } catch (error) {
-    const hint = networkCause(error) === 'connection refused' ? ' (is `synced-segments serve` running there?)' : ''
-    throw new Error(`GET ${url.href}: ${networkCause(error)}${hint}`)
+    const hint = fetchFailureCause(error) === 'connection refused' ? ' (is `synced-segments serve` running there?)' : ''
+    throw new Error(`GET ${url.href}: ${fetchFailureCause(error)}${hint}`)
   }
   const text = await response.text()
   if (!response.ok) {

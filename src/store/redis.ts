@@ -24,6 +24,7 @@
 import * as crypto from 'node:crypto'
 import Redis from 'ioredis'
 import { HttpError, ConflictError, ForbiddenError, StoreUnavailableError } from '../errors'
+import { networkCause } from '../network-cause'
 import {
   DEFAULT_REDIS_PREFIX,
   type ApplyOptions,
@@ -256,22 +257,17 @@ function storeError(err: unknown, where: string): Error {
   if (err instanceof HttpError) return err
   const error = err instanceof Error ? err : new Error(String(err))
   if (error.name === 'ReplyError' && !TRANSIENT_REPLIES.test(error.message)) return error
-  return new StoreUnavailableError(`Redis store unavailable (${where}): ${unavailableCause(error)}`)
+  return new StoreUnavailableError(`Redis store unavailable (${where}): ${unavailableCause(err)}`)
 }
 
 /** The cause in our words: ioredis's own messages ("Connection is closed.") say nothing to a client. */
-function unavailableCause(error: Error & { code?: string }): string {
-  const byCode: Record<string, string> = {
-    ECONNREFUSED: 'connection refused',
-    ENOTFOUND: 'host not found',
-    EAI_AGAIN: 'host not found',
-    ETIMEDOUT: 'connection timed out',
-    ECONNRESET: 'connection reset',
-    EHOSTUNREACH: 'host unreachable'
-  }
-  if (error.code && byCode[error.code]) return byCode[error.code]
-  if (error.name === 'ReplyError') return `Redis answered ${error.message.split(' ')[0]}`
-  if (/timed? ?out/i.test(error.message)) return 'no answer in time'
+function unavailableCause(err: unknown): string {
+  // Not `instanceof Error`: socket errors may come from another realm (jest's vm contexts).
+  const { name = '', message = String(err) } = (err ?? {}) as { name?: string; message?: string }
+  const cause = networkCause(err)
+  if (cause) return cause
+  if (name === 'ReplyError') return `Redis answered ${message.split(' ')[0]}`
+  if (/timed? ?out/i.test(message)) return 'no answer in time'
   return 'not connected'
 }
 
