@@ -20,7 +20,9 @@ export const COMMANDS: CommandModule[] = [serve, replay, demo, segments, integra
 
 /** Read at run time: package.json sits two levels up from both src/cli and dist/cli. */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+    version: string
+  }
   return pkg.version
 }
 
@@ -32,7 +34,17 @@ export function buildProgram(): Command {
   return program
 }
 
+/** A reader that stops early (`… | head -1`) closes the pipe: end quietly, as Unix tools do. */
+export function endQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error
+    process.exit(process.exitCode ?? 0)
+  })
+}
+
 if (require.main === module) {
+  endQuietlyOnClosedPipe(process.stdout)
+  endQuietlyOnClosedPipe(process.stderr)
   buildProgram()
     .parseAsync(process.argv)
     .catch((error: unknown) => {

@@ -7,6 +7,8 @@ import { join } from 'node:path'
 import type { Command } from 'commander'
 import { CREDENTIALS_FILE, type DevCredentials } from '../receiver/config'
 import type { Page, SegmentRecord } from '../store/types'
+import { parseJsonText } from '../json-error'
+import { fetchFailureCause, parseBaseUrl } from './options'
 import { parsePositiveInteger } from './replay'
 
 export interface ReceiverTarget {
@@ -36,7 +38,13 @@ function segmentsUrl(target: ReceiverTarget, ...path: string[]): URL {
 }
 
 async function getJson<T>(target: ReceiverTarget, url: URL): Promise<T> {
-  const response = await fetch(url, { headers: { Authorization: target.apiKey, Accept: 'application/json' } })
+  let response: Response
+  try {
+    response = await fetch(url, { headers: { Authorization: target.apiKey, Accept: 'application/json' } })
+  } catch (error) {
+    const hint = fetchFailureCause(error) === 'connection refused' ? ' (is `synced-segments serve` running there?)' : ''
+    throw new Error(`GET ${url.href}: ${fetchFailureCause(error)}${hint}`)
+  }
   const text = await response.text()
   if (!response.ok) {
     let message = text.slice(0, 300)
@@ -152,7 +160,7 @@ export function resolveTarget(options: TargetOptions): ReceiverTarget {
   let apiKey = options.apiKey
   const credentialsFile = join(options.data, CREDENTIALS_FILE)
   if (!apiKey && existsSync(credentialsFile)) {
-    apiKey = (JSON.parse(readFileSync(credentialsFile, 'utf8')) as DevCredentials).token
+    apiKey = (parseJsonText(readFileSync(credentialsFile, 'utf8'), credentialsFile) as DevCredentials).token
   }
   if (!apiKey) throw new Error(`no token: pass --api-key, or --data with the receiver's data directory (${credentialsFile} not found)`)
   return { baseUrl: options.baseUrl, apiKey, project: options.project, environment: options.environment }
@@ -160,7 +168,7 @@ export function resolveTarget(options: TargetOptions): ReceiverTarget {
 
 function withTargetOptions(command: Command): Command {
   return command
-    .option('--base-url <url>', 'the receiver', 'http://127.0.0.1:8787')
+    .option('--base-url <url>', 'the receiver', parseBaseUrl, 'http://127.0.0.1:8787')
     .option('--api-key <token>', 'a token with viewProject (default: the development token in --data)')
     .option('--data <dir>', "the receiver's data directory, for its development token", './data')
     .option('--project <key>', 'project key', 'default')

@@ -39,6 +39,11 @@ function skippedNote(receiver: Receiver): string {
   return skipped > 0 ? `, ${skipped} skipped (no syncedSegment)` : ''
 }
 
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host)
+}
+
 /** Starts the receiver and writes the start-up summary to `out`. */
 export async function serve(options: ServeOptions, out: NodeJS.WritableStream = process.stdout): Promise<Receiver> {
   const receiver = await createReceiver({
@@ -73,7 +78,14 @@ export async function serve(options: ServeOptions, out: NodeJS.WritableStream = 
   } else {
     lines.push(`  tokens        ${receiver.config.tokens.map((t) => t.name).join(', ') || '(none)'}  (from ${options.config})`)
   }
-  for (const warning of receiver.warnings) lines.push(`  warning       ${warning}`)
+  const warnings = [...receiver.warnings]
+  if (receiver.credentials && !isLoopback(options.host)) {
+    warnings.unshift(
+      `listening on ${options.host}, beyond this machine, with the development token, which allows every action (*): ` +
+        'anyone who reaches the port and learns it can change or delete segments; use --config with scoped tokens'
+    )
+  }
+  for (const warning of warnings) lines.push(`  warning       ${warning}`)
   out.write(`${lines.join('\n')}\n`)
   return receiver
 }

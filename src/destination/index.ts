@@ -1,11 +1,15 @@
 import { defaultValues, type DestinationDefinition } from '@segment/actions-core'
 import { testAuthentication } from './authentication'
 import { LD_API_VERSION, USER_AGENT } from './constants'
+import { useUriSafeSchemaKeys } from './schema-keys'
 import type { Settings } from './generated-types'
 import syncAudience from './syncAudience'
 import syncWarehouseAudience from './syncWarehouseAudience'
 
 export { LD_API_VERSION, USER_AGENT } from './constants'
+
+// The destination's name is not a URI; see schema-keys.ts for why actions-core's ajv needs this.
+useUriSafeSchemaKeys()
 
 /**
  * Settings, labels and field keys are those of Segment's LaunchDarkly Audiences destination, so a

@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Ajv, { type ErrorObject } from 'ajv'
+import { describeJsonError } from '../json-error'
 import { DEFAULT_REDIS_PREFIX } from '../store/types'
 
 /** The role actions the receiver checks; `*` in a token grants all of them. */
@@ -281,7 +282,7 @@ export function loadConfigFile(path: string): ReceiverConfig {
   try {
     document = JSON.parse(text)
   } catch (error) {
-    throw new ConfigError(`${path}: not valid JSON: ${(error as Error).message}`)
+    throw new ConfigError(`${path}: not valid JSON: ${describeJsonError(text, error)}`)
   }
   return parseConfig(document, path)
 }

@@ -3,11 +3,13 @@
  * optional directory), the configuration (a file, or the development set-up), the store and the
  * app — for the CLI, the demo and tests.
  */
+import { mkdirSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import { openStore, storeKind } from '../store/open'
 import type { SegmentStore } from '../store/types'
 import { buildApp } from './app'
 import { bigSegmentFreshness, configuredEnvironments, DEFAULT_HEARTBEAT_MS, startHeartbeat } from './big-segments'
+import { type DataLock, lockDataDir } from './data-lock'
 import { checkRedisPrefixes, type DevCredentials, devSetup, loadConfigFile, parseConfig, type ReceiverConfig } from './config'
 import { BUNDLED_INTEGRATIONS_DIR, type IntegrationDirectory, loadIntegrations } from './integrations'
 
@@ -72,7 +74,17 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
     checkRedisPrefixes(config, options.config ? 'config option' : (options.configFile ?? 'development set-up'))
   }
 
-  const store = await openStore(storeSpec, dataDir)
+  let lock: DataLock | undefined
+  let store: SegmentStore
+  try {
+    // The store module creates the directory; the lock needs it first.
+    if (kind === 'sqlite') mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    lock = kind === 'sqlite' ? lockDataDir(dataDir) : undefined
+    store = await openStore(storeSpec, dataDir)
+  } catch (error) {
+    lock?.release()
+    throw error
+  }
   const warnings = storeWarnings(store)
   const app = buildApp({ store, integrations, config, logger: options.logger })
   const freshness = bigSegmentFreshness(store)
@@ -84,7 +96,11 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
         await app.close()
       } finally {
         await heartbeat?.stop()
-        await store.close()
+        try {
+          await store.close()
+        } finally {
+          lock?.release()
+        }
       }
     })()
     return closing

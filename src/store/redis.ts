@@ -28,6 +28,7 @@
 import * as crypto from 'node:crypto'
 import Redis from 'ioredis'
 import { HttpError, ConflictError, ForbiddenError, StoreUnavailableError } from '../errors'
+import { networkCause } from '../network-cause'
 import { cohortConflict } from './conflicts'
 import {
   ABANDONED,
@@ -521,7 +522,18 @@ function storeError(err: unknown, where: string): Error {
   if (err instanceof HttpError) return err
   const error = err instanceof Error ? err : new Error(String(err))
   if (error.name === 'ReplyError' && !TRANSIENT_REPLIES.test(error.message)) return error
-  return new StoreUnavailableError(`Redis store unavailable (${where}): ${error.message}`)
+  return new StoreUnavailableError(`Redis store unavailable (${where}): ${unavailableCause(err)}`)
+}
+
+/** The cause in our words: ioredis's own messages ("Connection is closed.") say nothing to a client. */
+function unavailableCause(err: unknown): string {
+  // Not `instanceof Error`: socket errors may come from another realm (jest's vm contexts).
+  const { name = '', message = String(err) } = (err ?? {}) as { name?: string; message?: string }
+  const cause = networkCause(err)
+  if (cause) return cause
+  if (name === 'ReplyError') return `Redis answered ${message.split(' ')[0]}`
+  if (/timed? ?out/i.test(message)) return 'no answer in time'
+  return 'not connected'
 }
 
 /** host:port[/db] of a Redis URL, without credentials, for messages. */
@@ -1013,7 +1025,9 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     disconnectTimeout: 250
   }) as ScriptedRedis
   // Failures surface through the rejected commands; without a listener ioredis logs every retry.
-  redis.on('error', () => undefined)
+  // The socket's own error (ECONNREFUSED…) is kept: connect() rejects only with "Connection is closed."
+  let socketError: unknown
+  redis.on('error', (error) => (socketError = error))
   redis.defineCommand('syncedSegmentsApply', { numberOfKeys: 0, lua: LUA_APPLY })
   redis.defineCommand('syncedSegmentsGet', { numberOfKeys: 0, lua: LUA_GET })
   redis.defineCommand('syncedSegmentsList', { numberOfKeys: 0, lua: LUA_LIST })
@@ -1032,7 +1046,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     await redis.connect()
   } catch (err) {
     redis.disconnect()
-    throw storeError(err, where)
+    throw storeError(socketError ?? err, where)
   }
   return new RedisSegmentStore(redis, where, await durabilityWarnings(redis, where))
 }
