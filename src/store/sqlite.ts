@@ -289,6 +289,8 @@ export const SQL = {
     token_name, segments, members, status, status_code, error_code, error_message, duration_ms)
     VALUES (@projectKey, @environmentKey, @requestId, @time, @operation, @integration, @tokenName, @segments,
     @members, @status, @statusCode, @errorCode, @errorMessage, @durationMs)`,
+  setLastSyncById:
+    'UPDATE segments SET last_sync_time = ?, last_sync_status = ?, last_sync_added = ?, last_sync_removed = ? WHERE id = ?',
   setLastSync: `UPDATE segments SET last_sync_time = ?, last_sync_status = ?, last_sync_added = ?, last_sync_removed = ?
     WHERE project_key = ? AND environment_key = ? AND segment_key = ?`,
   // Newest first along the environment's index; the filters are checked on the rows the index yields.
@@ -359,6 +361,7 @@ function prepareStatements(db: Database.Database) {
     ping: db.prepare(SQL.ping).pluck(),
     insertHistory: db.prepare<[HistoryParams]>(SQL.insertHistory),
     setLastSync: db.prepare<[number, string, number, number, string, string, string]>(SQL.setLastSync),
+    setLastSyncById: db.prepare<[number, string, number, number, number]>(SQL.setLastSyncById),
     listHistory: db.prepare<[HistoryQueryParams], HistoryRow>(SQL.listHistory),
     pruneHistory: db.prepare<[{ projectKey: string; environmentKey: string; retention: number }]>(
       SQL.pruneHistory
@@ -521,6 +524,7 @@ export class SqliteSegmentStore implements SegmentStore {
     const s = this.stmt
     const segments: SegmentRecord[] = []
     const counts: SyncSegmentCounts[] = []
+    const segmentIds: number[] = []
 
     for (const change of changes) {
       let row = s.segment.get(projectKey, environmentKey, change.segmentKey)
@@ -565,6 +569,7 @@ export class SqliteSegmentStore implements SegmentStore {
       }
 
       const id = row.id
+      segmentIds.push(id)
       const { adds, removes } = splitOps(change.ops)
       // changes() counts only rows really inserted or deleted, so re-adds and absent removes are free.
       const added = adds.length > 0 ? s.addMembers.run(id, JSON.stringify(adds)).changes : 0
@@ -589,7 +594,7 @@ export class SqliteSegmentStore implements SegmentStore {
     }
     if (options.record) {
       const record = successRecord(options.record, env, counts, Date.now())
-      this.writeRecord(env, record)
+      this.writeRecord(env, record, segmentIds)
       segments.forEach((segment, i) => {
         segment._lastSync = {
           time: record.time,
@@ -602,8 +607,11 @@ export class SqliteSegmentStore implements SegmentStore {
     return { segments }
   }
 
-  /** Writes a record and the touched segments' `_lastSync`, inside the caller's transaction. */
-  private writeRecord(env: EnvironmentRef, record: SyncRecord): void {
+  /**
+   * Writes a record and the touched segments' `_lastSync`, inside the caller's transaction; an apply
+   * passes the rows' ids (its segments all exist), saving a lookup by key per segment.
+   */
+  private writeRecord(env: EnvironmentRef, record: SyncRecord, segmentIds?: number[]): void {
     const { projectKey, environmentKey } = env
     this.stmt.insertHistory.run({
       projectKey,
@@ -622,7 +630,11 @@ export class SqliteSegmentStore implements SegmentStore {
       durationMs: Math.round(record.durationMs)
     })
     // A delete leaves no segment to carry it; an error touches only segments that exist.
-    if (record.operation !== 'delete') {
+    if (segmentIds) {
+      record.segments.forEach((counts, i) =>
+        this.stmt.setLastSyncById.run(record.time, record.status, counts.added, counts.removed, segmentIds[i])
+      )
+    } else if (record.operation !== 'delete') {
       for (const counts of record.segments) {
         this.stmt.setLastSync.run(
           record.time,
