@@ -224,8 +224,11 @@ describe.each(Object.keys(OPENERS))('sync history: %s', (kind) => {
 
   it('records a rejected request with its reason and marks the segments that exist', async () => {
     await store.apply(env, [change('seg', adds('a'))], { allowCreate: true, record: draft() })
+    const unmarked = errorRecord(env, ['seg'])
+    await store.recordSync(env, unmarked)
+    expect((await store.getSegment(env, 'seg'))?._lastSync?.status).toBe('success')
     const rejected = errorRecord(env, ['seg', 'absent'])
-    await store.recordSync(env, rejected)
+    await store.recordSync(env, rejected, { markSegments: true })
     const [latest] = await allRecords(store, env)
     expect(latest).toEqual(rejected)
     expect((await store.getSegment(env, 'seg'))?._lastSync).toEqual({

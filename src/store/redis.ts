@@ -428,9 +428,14 @@ class RedisSegmentStore implements RedisStore {
     return { segments: (rest as RawRecord[]).map(toRecord) }
   }
 
-  async recordSync(env: EnvironmentRef, record: SyncRecord): Promise<void> {
+  async recordSync(
+    env: EnvironmentRef,
+    record: SyncRecord,
+    options: { markSegments?: boolean } = {}
+  ): Promise<void> {
     const { ns } = layoutOf(env)
-    const segmentKeys = record.operation === 'delete' ? [] : record.segments.map((s) => s.segmentKey)
+    const marked = options.markSegments === true && record.operation !== 'delete'
+    const segmentKeys = marked ? record.segments.map((s) => s.segmentKey) : []
     await this.run(() =>
       this.redis.syncedSegmentsRecordSync(
         ns,

@@ -136,6 +136,7 @@ type Outcome = { result: ApplyResult } | { error: unknown }
 interface PendingRecord {
   env: EnvironmentRef
   record: SyncRecord
+  markSegments: boolean
   resolve: () => void
   reject: (error: unknown) => void
 }
@@ -418,7 +419,8 @@ export class SqliteSegmentStore implements SegmentStore {
         this.deleteOne(env, segmentKey, draft)
     )
     this.recordTx = this.db.transaction((records: PendingRecord[]) => {
-      for (const { env, record } of records) this.writeRecord(env, record)
+      for (const { env, record, markSegments } of records)
+        this.writeRecord(env, record, undefined, markSegments)
     })
     this.pruner = new HistoryPruner(options, DEFAULT_HISTORY_RETENTION, (env, retention) => {
       if (this.db.open)
@@ -611,7 +613,12 @@ export class SqliteSegmentStore implements SegmentStore {
    * Writes a record and the touched segments' `_lastSync`, inside the caller's transaction; an apply
    * passes the rows' ids (its segments all exist), saving a lookup by key per segment.
    */
-  private writeRecord(env: EnvironmentRef, record: SyncRecord, segmentIds?: number[]): void {
+  private writeRecord(
+    env: EnvironmentRef,
+    record: SyncRecord,
+    segmentIds?: number[],
+    markSegments = true
+  ): void {
     const { projectKey, environmentKey } = env
     this.stmt.insertHistory.run({
       projectKey,
@@ -634,7 +641,7 @@ export class SqliteSegmentStore implements SegmentStore {
       record.segments.forEach((counts, i) =>
         this.stmt.setLastSyncById.run(record.time, record.status, counts.added, counts.removed, segmentIds[i])
       )
-    } else if (record.operation !== 'delete') {
+    } else if (markSegments && record.operation !== 'delete') {
       for (const counts of record.segments) {
         this.stmt.setLastSync.run(
           record.time,
@@ -802,10 +809,14 @@ export class SqliteSegmentStore implements SegmentStore {
    * Rejected requests' records are queued and committed together once per event-loop turn, so a
    * flood of refused requests costs one transaction per turn, not one each.
    */
-  recordSync(env: EnvironmentRef, record: SyncRecord): Promise<void> {
+  recordSync(
+    env: EnvironmentRef,
+    record: SyncRecord,
+    options: { markSegments?: boolean } = {}
+  ): Promise<void> {
     if (!this.db.open) return Promise.reject(new StoreUnavailableError('SQLite store is closed'))
     return new Promise((resolve, reject) => {
-      this.pendingRecords.push({ env, record, resolve, reject })
+      this.pendingRecords.push({ env, record, markSegments: options.markSegments === true, resolve, reject })
       if (this.recordFlushScheduled) return
       this.recordFlushScheduled = true
       setImmediate(() => this.flushRecords())

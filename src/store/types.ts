@@ -197,6 +197,10 @@ export const DEFAULT_HISTORY_RETENTION = 10_000
  * in the change's own transaction; `recordSync` writes a rejected request's, with no change.
  */
 export interface SyncHistoryStore {
-  recordSync(env: EnvironmentRef, record: SyncRecord): Promise<void>
+  /**
+   * With `markSegments`, the record's segments that exist get it as their `_lastSync`; without, a
+   * rejection leaves the segments as they were (a token that may not write them must not touch them).
+   */
+  recordSync(env: EnvironmentRef, record: SyncRecord, options?: { markSegments?: boolean }): Promise<void>
   listSyncHistory(env: EnvironmentRef, query: SyncHistoryQuery): Promise<SyncHistoryPage>
 }
