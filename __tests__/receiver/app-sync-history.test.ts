@@ -228,7 +228,7 @@ describe('rejected requests', () => {
     })
     expect(errors.find((r) => r.statusCode === 404)?.integration).toBe('no-such-integration')
     const segmentLastSync = await lastSync('segment-audiences-aud-1', 'acme/staging')
-    // The last request naming it was the 429, which never got as far as reading the body.
+    // The last change applied to it added u2; the rejections after it left it as it was.
     expect(segmentLastSync).toMatchObject({ status: 'success', added: 1 })
     const [forbidden] = await historyOfLength(1, '?status=error')
     expect(forbidden).toMatchObject({
@@ -239,17 +239,18 @@ describe('rejected requests', () => {
     expect((await history('?status=success', STAGING_HISTORY)).items).toHaveLength(2)
   })
 
-  it('marks _lastSync of an existing segment with a rejected sync', async () => {
+  it('leaves _lastSync of a segment as it was after a rejected sync: a rejection changes nothing', async () => {
     start()
     await sync(app, 'segment-audiences', audienceBody([{ userId: 'u1', value: true }]))
+    const before = await lastSync('segment-audiences-aud-1')
     await sync(
       app,
       'segment-audiences',
       audienceBody([{ userId: 'u1', value: false }], { contextKind: 'device' })
     )
     await historyOfLength(1, '?status=error')
-    const segmentLastSync = await lastSync('segment-audiences-aud-1')
-    expect(segmentLastSync).toEqual({ time: expect.any(Number), status: 'error', added: 0, removed: 0 })
+    expect(await lastSync('segment-audiences-aud-1')).toEqual(before)
+    expect(before).toEqual({ time: expect.any(Number), status: 'success', added: 1, removed: 0 })
   })
 
   it('records nothing for an unknown token, nor where the environment cannot be told', async () => {

@@ -222,21 +222,14 @@ describe.each(Object.keys(OPENERS))('sync history: %s', (kind) => {
     expect((await store.getSegment(env, 'seg'))?._lastSync).toBeUndefined()
   })
 
-  it('records a rejected request with its reason and marks the segments that exist', async () => {
+  it('records a rejected request with its reason and leaves its segments as they were', async () => {
     await store.apply(env, [change('seg', adds('a'))], { allowCreate: true, record: draft() })
-    const unmarked = errorRecord(env, ['seg'])
-    await store.recordSync(env, unmarked)
-    expect((await store.getSegment(env, 'seg'))?._lastSync?.status).toBe('success')
+    const before = await store.getSegment(env, 'seg')
     const rejected = errorRecord(env, ['seg', 'absent'])
-    await store.recordSync(env, rejected, { markSegments: true })
+    await store.recordSync(env, rejected)
     const [latest] = await allRecords(store, env)
     expect(latest).toEqual(rejected)
-    expect((await store.getSegment(env, 'seg'))?._lastSync).toEqual({
-      time: rejected.time,
-      status: 'error',
-      added: 0,
-      removed: 0
-    })
+    expect(await store.getSegment(env, 'seg')).toEqual(before)
     expect(await store.getSegment(env, 'absent')).toBeUndefined()
   })
 

@@ -207,13 +207,8 @@ export function registerSyncHistory(
     if (failed && options.enabled) {
       const env = pending.env ?? onlyWritableEnvironment(ctx, request.principal)
       if (env) {
-        // Only a token that may write the segments marks them, and not with a refusal of its rights.
-        const markSegments =
-          reply.statusCode !== 403 &&
-          request.principal !== null &&
-          can(request.principal, 'updateIncluded', env.projectKey, env.environmentKey)
         const record = errorRecord(request, reply, pending, env)
-        ctx.store.recordSync(env, record, { markSegments }).catch((error: unknown) => {
+        ctx.store.recordSync(env, record).catch((error: unknown) => {
           request.log.warn({ err: error }, 'could not record a rejected request in the sync history')
         })
       }

@@ -246,14 +246,9 @@ end
 return 1
 `
 
-/**
- * ARGV: ns, the record's JSON, its time, its status, then the keys of the segments it names: the
- * record of a request that changed nothing, with `_lastSync` on those of its segments that exist.
- */
+/** ARGV: ns, the record's JSON: the record of a request that changed nothing (segments untouched). */
 const LUA_RECORD_SYNC = `${LUA_HISTORY}
-local ns, json, time, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-appendHistory(ns, json)
-for i = 5, #ARGV do setLastSync(ns, ARGV[i], time, status, 0, 0) end
+appendHistory(ARGV[1], ARGV[2])
 return 1
 `
 
@@ -428,23 +423,8 @@ class RedisSegmentStore implements RedisStore {
     return { segments: (rest as RawRecord[]).map(toRecord) }
   }
 
-  async recordSync(
-    env: EnvironmentRef,
-    record: SyncRecord,
-    options: { markSegments?: boolean } = {}
-  ): Promise<void> {
-    const { ns } = layoutOf(env)
-    const marked = options.markSegments === true && record.operation !== 'delete'
-    const segmentKeys = marked ? record.segments.map((s) => s.segmentKey) : []
-    await this.run(() =>
-      this.redis.syncedSegmentsRecordSync(
-        ns,
-        JSON.stringify(record),
-        record.time,
-        record.status,
-        ...segmentKeys
-      )
-    )
+  async recordSync(env: EnvironmentRef, record: SyncRecord): Promise<void> {
+    await this.run(() => this.redis.syncedSegmentsRecordSync(layoutOf(env).ns, JSON.stringify(record)))
     this.pruner.touched(env)
   }
 

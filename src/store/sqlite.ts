@@ -136,7 +136,6 @@ type Outcome = { result: ApplyResult } | { error: unknown }
 interface PendingRecord {
   env: EnvironmentRef
   record: SyncRecord
-  markSegments: boolean
   resolve: () => void
   reject: (error: unknown) => void
 }
@@ -292,8 +291,6 @@ export const SQL = {
     @members, @status, @statusCode, @errorCode, @errorMessage, @durationMs)`,
   setLastSyncById:
     'UPDATE segments SET last_sync_time = ?, last_sync_status = ?, last_sync_added = ?, last_sync_removed = ? WHERE id = ?',
-  setLastSync: `UPDATE segments SET last_sync_time = ?, last_sync_status = ?, last_sync_added = ?, last_sync_removed = ?
-    WHERE project_key = ? AND environment_key = ? AND segment_key = ?`,
   // Newest first along the environment's index; the filters are checked on the rows the index yields.
   listHistory: `SELECT * FROM sync_history WHERE project_key = @projectKey AND environment_key = @environmentKey
     AND seq < @after
@@ -361,7 +358,6 @@ function prepareStatements(db: Database.Database) {
     unqueueDrop: db.prepare<[number]>(SQL.unqueueDrop),
     ping: db.prepare(SQL.ping).pluck(),
     insertHistory: db.prepare<[HistoryParams]>(SQL.insertHistory),
-    setLastSync: db.prepare<[number, string, number, number, string, string, string]>(SQL.setLastSync),
     setLastSyncById: db.prepare<[number, string, number, number, number]>(SQL.setLastSyncById),
     listHistory: db.prepare<[HistoryQueryParams], HistoryRow>(SQL.listHistory),
     pruneHistory: db.prepare<[{ projectKey: string; environmentKey: string; retention: number }]>(
@@ -419,8 +415,7 @@ export class SqliteSegmentStore implements SegmentStore {
         this.deleteOne(env, segmentKey, draft)
     )
     this.recordTx = this.db.transaction((records: PendingRecord[]) => {
-      for (const { env, record, markSegments } of records)
-        this.writeRecord(env, record, undefined, markSegments)
+      for (const { env, record } of records) this.writeRecord(env, record)
     })
     this.pruner = new HistoryPruner(options, DEFAULT_HISTORY_RETENTION, (env, retention) => {
       if (this.db.open)
@@ -609,16 +604,8 @@ export class SqliteSegmentStore implements SegmentStore {
     return { segments }
   }
 
-  /**
-   * Writes a record and the touched segments' `_lastSync`, inside the caller's transaction; an apply
-   * passes the rows' ids (its segments all exist), saving a lookup by key per segment.
-   */
-  private writeRecord(
-    env: EnvironmentRef,
-    record: SyncRecord,
-    segmentIds?: number[],
-    markSegments = true
-  ): void {
+  /** Writes a record, and an apply's `_lastSync` on its segments' rows, inside the caller's transaction. */
+  private writeRecord(env: EnvironmentRef, record: SyncRecord, segmentIds?: number[]): void {
     const { projectKey, environmentKey } = env
     this.stmt.insertHistory.run({
       projectKey,
@@ -636,24 +623,11 @@ export class SqliteSegmentStore implements SegmentStore {
       errorMessage: record.error?.message ?? null,
       durationMs: Math.round(record.durationMs)
     })
-    // A delete leaves no segment to carry it; an error touches only segments that exist.
-    if (segmentIds) {
-      record.segments.forEach((counts, i) =>
-        this.stmt.setLastSyncById.run(record.time, record.status, counts.added, counts.removed, segmentIds[i])
-      )
-    } else if (markSegments && record.operation !== 'delete') {
-      for (const counts of record.segments) {
-        this.stmt.setLastSync.run(
-          record.time,
-          record.status,
-          counts.added,
-          counts.removed,
-          projectKey,
-          environmentKey,
-          counts.segmentKey
-        )
-      }
-    }
+    // Only an applied change marks its segments; a rejection (and a delete) leaves them as they were.
+    segmentIds?.forEach((id, i) => {
+      const counts = record.segments[i]
+      this.stmt.setLastSyncById.run(record.time, record.status, counts.added, counts.removed, id)
+    })
     this.pruner.touched(env)
   }
 
@@ -809,14 +783,10 @@ export class SqliteSegmentStore implements SegmentStore {
    * Rejected requests' records are queued and committed together once per event-loop turn, so a
    * flood of refused requests costs one transaction per turn, not one each.
    */
-  recordSync(
-    env: EnvironmentRef,
-    record: SyncRecord,
-    options: { markSegments?: boolean } = {}
-  ): Promise<void> {
+  recordSync(env: EnvironmentRef, record: SyncRecord): Promise<void> {
     if (!this.db.open) return Promise.reject(new StoreUnavailableError('SQLite store is closed'))
     return new Promise((resolve, reject) => {
-      this.pendingRecords.push({ env, record, markSegments: options.markSegments === true, resolve, reject })
+      this.pendingRecords.push({ env, record, resolve, reject })
       if (this.recordFlushScheduled) return
       this.recordFlushScheduled = true
       setImmediate(() => this.flushRecords())

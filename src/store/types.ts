@@ -197,10 +197,7 @@ export const DEFAULT_HISTORY_RETENTION = 10_000
  * in the change's own transaction; `recordSync` writes a rejected request's, with no change.
  */
 export interface SyncHistoryStore {
-  /**
-   * With `markSegments`, the record's segments that exist get it as their `_lastSync`; without, a
-   * rejection leaves the segments as they were (a token that may not write them must not touch them).
-   */
-  recordSync(env: EnvironmentRef, record: SyncRecord, options?: { markSegments?: boolean }): Promise<void>
+  /** Leaves the segments as they were (`_lastSync` included): a rejected request changes nothing. */
+  recordSync(env: EnvironmentRef, record: SyncRecord): Promise<void>
   listSyncHistory(env: EnvironmentRef, query: SyncHistoryQuery): Promise<SyncHistoryPage>
 }
