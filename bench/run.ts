@@ -28,6 +28,7 @@ import {
   judgeWarehouseDestination,
   type BenchResult
 } from './report'
+import { benchVisibility, judgeVisibility } from './visibility'
 import { quietGate } from './quiet'
 import { median } from './stats'
 import { STORE_KINDS } from './stores'
@@ -146,6 +147,14 @@ async function main(): Promise<void> {
   }
   const receiver = repeats[0].map((_, i) => medianRun(repeats.map((runs) => runs[i])))
 
+  const visibility = await benchVisibility(code, sizes.receiver, quiet.wait)
+  for (const run of visibility) {
+    progress(
+      `history + metrics ${run.store}: ${Math.round(run.onMedian).toLocaleString('en')} members/s on, ` +
+        `${Math.round(run.offMedian).toLocaleString('en')} off, loss ${(run.loss * 100).toFixed(1)} %`
+    )
+  }
+
   await quiet.wait()
   const destination = await benchDestination(code, sizes.destination)
   progress(
@@ -189,9 +198,11 @@ async function main(): Promise<void> {
     warehouseDestination,
     bigSegment,
     imports,
+    visibility,
     targets: [
       ...judgeTargets(receiver, destination, bigSegment, imports),
-      judgeWarehouseDestination(warehouseDestination)
+      judgeWarehouseDestination(warehouseDestination),
+      ...judgeVisibility(visibility)
     ]
   }
   mkdirSync(dirname(out), { recursive: true })

@@ -36,7 +36,7 @@ describe('program', () => {
     expect(program.version()).toBe(packageVersion())
     expect(packageVersion()).toMatch(/^\d+\.\d+\.\d+/)
     const names = program.commands.map((c) => c.name())
-    expect(names).toEqual(['serve', 'replay', 'demo', 'segments', 'integrations'])
+    expect(names).toEqual(['serve', 'replay', 'demo', 'segments', 'history', 'integrations'])
     const serve = program.commands.find((c) => c.name() === 'serve')
     expect(serve?.options.map((o) => o.long)).toEqual(['--port', '--host', '--data', '--store', '--integrations', '--config', '--heartbeat'])
     const defaults = Object.fromEntries((serve?.options ?? []).map((o) => [o.attributeName(), o.defaultValue as unknown]))

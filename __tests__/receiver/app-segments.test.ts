@@ -141,7 +141,8 @@ describe('GET /api/v2/segments/:proj/:env/:key', () => {
       _externalLink: 'https://rudderstack.example.com/cohorts/1',
       _importInProgress: false,
       includedCount: 2,
-      excludedCount: 0
+      excludedCount: 0,
+      _lastSync: { time: expect.any(Number), status: 'success', added: 2, removed: 0 }
     })
     expect(segment.creationDate).toBeGreaterThanOrEqual(before)
     expect(segment.lastModifiedDate).toBeGreaterThanOrEqual(segment.creationDate)

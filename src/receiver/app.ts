@@ -15,8 +15,12 @@ import type { ReceiverConfig } from './config'
 import type { CompiledIntegration } from './integrations'
 import { createContext, JSON_TYPE } from './routes/context'
 import exportsRoutes from './routes/exports'
-import healthRoutes from './routes/health'
 import importsRoutes from './routes/imports'
+import { noteSyncError, registerSyncHistory } from './history'
+import { registerMetrics } from './metrics'
+import healthRoutes from './routes/health'
+import metricsRoutes from './routes/metrics'
+import syncHistoryRoutes from './routes/sync-history'
 import sdkRoutes from './routes/sdk'
 import segmentTargetsRoutes, { renderSyncResponse } from './routes/segment-targets'
 import segmentsRoutes from './routes/segments'
@@ -32,6 +36,10 @@ export interface BuildAppOptions {
   logger?: boolean | object
   /** A request not received in full within this time is answered 408 (slow clients); default 30 s. */
   requestTimeoutMs?: number
+  /** The sync history (§F); on by default, off when this or the configuration's `history.enabled` is false. */
+  history?: boolean
+  /** `GET /metrics` (§F); on by default, off when this or the configuration's `metrics.enabled` is false. */
+  metrics?: boolean
 }
 
 const INTERNAL_ERROR = { code: 'internal_error', message: 'internal error' }
@@ -73,6 +81,7 @@ function errorBody(request: FastifyRequest, code: string, message: string): { co
 }
 
 function sendError(request: FastifyRequest, reply: FastifyReply, error: HttpError, publicUrl: string | undefined): FastifyReply {
+  noteSyncError(request, error)
   if (error instanceof TooManyRequestsError) {
     reply.header('x-ratelimit-reset', String(error.resetAt)).header('retry-after', String(error.retryAfterSeconds))
   }
@@ -167,7 +176,9 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
             : errorBody(request as FastifyRequest, 'invalid_request', 'the URL is not validly percent-encoded')
         )
     },
-    clientErrorHandler
+    clientErrorHandler,
+    // Request ids name records in the sync history: unique across restarts and receivers.
+    genReqId: () => randomUUID()
   })
 
   app.decorateRequest('principal', null)
@@ -176,6 +187,9 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJsonBody)
+
+  const metrics = options.metrics !== false && config.metrics?.enabled !== false ? registerMetrics(app, ctx) : undefined
+  registerSyncHistory(app, ctx, { enabled: options.history !== false && config.history?.enabled !== false, metrics })
 
   app.setErrorHandler((error, request, reply) => {
     const httpError = toHttpError(error)
@@ -198,5 +212,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   void app.register(sdkRoutes, { ctx })
   void app.register(healthRoutes, { ctx })
   void app.register(statusRoutes, { ctx })
+  void app.register(syncHistoryRoutes, { ctx })
+  if (metrics) void app.register(metricsRoutes, { metrics })
   return app
 }

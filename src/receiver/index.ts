@@ -80,7 +80,7 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
     // The store module creates the directory; the lock needs it first.
     if (kind === 'sqlite') mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     lock = kind === 'sqlite' ? lockDataDir(dataDir) : undefined
-    store = await openStore(storeSpec, dataDir)
+    store = await openStore(storeSpec, dataDir, { historyRetention: config.history?.retention })
   } catch (error) {
     lock?.release()
     throw error

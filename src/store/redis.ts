@@ -20,6 +20,8 @@
  *   <ns>excluded:<segmentKey>.g<gen>    ZSET (score 0) of excluded context keys
  *   <ns>garbage / <ns>garbage:<ref>     member sets of deleted generations, swept from the include sets lazily
  *   <ns>garbage_excluded[:<ref>]        the same for excluded sets and the exclude sets
+ *   <ns>history / <ns>history:seq       ZSET of sync records (JSON) scored by their sequence number, and
+ *                                       the counter; a segment's latest sync is in its HASH (lastSync*)
  *
  * Every write is one Lua script, so a request is applied entirely or not at all and two receivers
  * racing to create a segment create it once. Scripts build key names from their arguments, so the
@@ -40,8 +42,15 @@ import {
   segmentMissing,
   unknownImport
 } from './bulk'
+import { HistoryPruner, matchesQuery, parseCursor, successHead, type HistoryOptions } from './history'
 import {
+  DEFAULT_HISTORY_RETENTION,
   DEFAULT_REDIS_PREFIX,
+  type SyncHistoryPage,
+  type SyncHistoryQuery,
+  type SyncRecord,
+  type SyncRecordDraft,
+  type SyncStatus,
   type ApplyOptions,
   type ApplyResult,
   type ContextMembership,
@@ -60,7 +69,7 @@ import {
   type TargetsUpdate
 } from './types'
 
-export interface RedisStoreOptions {
+export interface RedisStoreOptions extends HistoryOptions {
   /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
   url: string
   /** How long opening (and each reconnect attempt) may take before giving up (default 2,000 ms). */
@@ -73,6 +82,8 @@ export interface RedisStoreOptions {
 const MEMBER_PAGE = 1000
 /** Deleted members removed from the include sets per round trip while sweeping. */
 const SWEEP_PAGE = 1000
+/** History records read per round trip while filtering a history query. */
+const HISTORY_PAGE = 200
 /** Members per ZADD/ZREM inside the apply script (Lua's unpack is bounded by its C stack). */
 const MEMBER_RUN = 1000
 /** Keys per script while an import is applied: each script stays short, so Redis stays responsive. */
@@ -84,6 +95,25 @@ const IMPORT_LEASE_MS = 30_000
 const JOB_RETENTION_SECONDS = Math.floor(JOB_RETENTION_MS / 1000)
 const LEASE_LOST = 'the import lost its lease: Redis was unreachable for too long while it ran'
 const SEGMENT_GONE = 'the segment was deleted, or the import lost its lease, while the import was applied'
+
+/**
+ * A sync record goes in with the next sequence number of its environment, which is also its score
+ * and its cursor (receivers sharing a Redis share the numbering). `json` is the record without
+ * `seq`; the member gets it appended, which also keeps two identical records apart.
+ */
+const LUA_HISTORY = `
+local function appendHistory(ns, json)
+  local seq = redis.call('INCR', ns .. 'history:seq')
+  redis.call('ZADD', ns .. 'history', seq, string.sub(json, 1, -2) .. ',"seq":' .. seq .. '}')
+end
+local function setLastSync(ns, key, time, status, added, removed)
+  local segmentKey = ns .. 'segment:' .. key
+  if redis.call('EXISTS', segmentKey) == 1 then
+    redis.call('HSET', segmentKey, 'lastSyncTime', time, 'lastSyncStatus', status, 'lastSyncAdded', added,
+      'lastSyncRemoved', removed)
+  end
+end
+`
 
 /** Reads one segment's record: `{ key, includedCount, HGETALL fields, excludedCount }`, or false when absent. */
 const LUA_RECORD = `
@@ -104,9 +134,10 @@ end
  * per change: segmentKey, name, contextKind, integrationKey, externalLink ('' = none), cohortId ('' = none),
  * opCount, then per op: '1' (include) | '0' (exclude), contextKey, its include-set key
  * (`<prefix>:big_segment_include:<hash>`).
+ * last, the sync record's JSON without segments and members ('' = no record) and its time.
  * Every change is checked before anything is written, so a 409 or 403 leaves Redis untouched.
  */
-const LUA_APPLY = `${LUA_RECORD}
+const LUA_APPLY = `${LUA_RECORD}${LUA_HISTORY}
 local syncedOnKey, ns, now, syncedAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local allowCreate, changeCount = ARGV[5] == '1', tonumber(ARGV[6])
 
@@ -157,9 +188,15 @@ for _, change in ipairs(changes) do
   -- Member-set writes go out in runs of one kind (one ZADD/ZREM per run, not per op); a run ends
   -- when the op kind changes, so the order of ops still holds.
   local run, runKind, runLength = {}, nil, 0
+  -- ZADD and ZREM answer how many members they really added or removed: the record's counts.
+  change.added, change.removed = 0, 0
   local function flush()
     if runLength == 0 then return end
-    if runKind == '1' then redis.call('ZADD', membersKey, unpack(run)) else redis.call('ZREM', membersKey, unpack(run)) end
+    if runKind == '1' then
+      change.added = change.added + redis.call('ZADD', membersKey, unpack(run))
+    else
+      change.removed = change.removed + redis.call('ZREM', membersKey, unpack(run))
+    end
     run, runLength = {}, 0
   end
   for i = change.first, change.last, 3 do
@@ -184,6 +221,21 @@ end
 -- Never move the SDK's freshness mark backwards when receivers' clocks disagree.
 if tonumber(syncedAt) > tonumber(redis.call('GET', syncedOnKey) or '0') then
   redis.call('SET', syncedOnKey, syncedAt)
+end
+
+local recordJson, recordTime = ARGV[at], ARGV[at + 1]
+if recordJson ~= nil and recordJson ~= '' then
+  local parts, members = {}, 0
+  for c, change in ipairs(changes) do
+    local opCount = (change.last - change.first + 1) / 3
+    local unchanged = opCount - change.added - change.removed
+    members = members + opCount
+    parts[c] = '{"segmentKey":' .. cjson.encode(change.key) .. ',"added":' .. change.added .. ',"removed":' ..
+      change.removed .. ',"unchanged":' .. unchanged .. '}'
+    setLastSync(ns, change.key, recordTime, 'success', change.added, change.removed)
+  end
+  appendHistory(ns, string.sub(recordJson, 1, -2) .. ',"segments":[' .. table.concat(parts, ',') ..
+    '],"members":' .. members .. '}')
 end
 
 local result = { 'ok' }
@@ -269,12 +321,13 @@ return 0
 `
 
 /**
- * ARGV: ns, segmentKey, synchronizedOnKey, syncedAt. The generation counter stays behind, so a
- * re-created segment gets generation + 1 and the SDK stops matching the old `<key>.g<n>` refs at
- * once; the old member set is parked for the sweeper instead of being walked here.
+ * ARGV: ns, segmentKey, synchronizedOnKey, syncedAt, the sync record's JSON without segments
+ * ('' = no record). The generation counter stays behind, so a re-created segment gets
+ * generation + 1 and the SDK stops matching the old `<key>.g<n>` refs at once; the old member set
+ * is parked for the sweeper instead of being walked here.
  */
-const LUA_DELETE = `
-local ns, key, syncedOnKey, syncedAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+const LUA_DELETE = `${LUA_HISTORY}
+local ns, key, syncedOnKey, syncedAt, recordJson = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local segmentKey = ns .. 'segment:' .. key
 local generation = redis.call('HGET', segmentKey, 'generation')
 if generation == false then return 0 end
@@ -282,6 +335,10 @@ redis.call('DEL', segmentKey)
 redis.call('ZREM', ns .. 'segments', key)
 local ref = key .. '.g' .. generation
 local membersKey = ns .. 'members:' .. ref
+if recordJson ~= nil and recordJson ~= '' then
+  appendHistory(ns, string.sub(recordJson, 1, -2) .. ',"segments":[{"segmentKey":' .. cjson.encode(key) ..
+    ',"added":0,"removed":' .. redis.call('ZCARD', membersKey) .. ',"unchanged":0}],"members":0}')
+end
 if redis.call('EXISTS', membersKey) == 1 then
   redis.call('RENAME', membersKey, ns .. 'garbage:' .. ref)
   redis.call('SADD', ns .. 'garbage', ref)
@@ -393,6 +450,12 @@ if ARGV[7] and redis.call('EXISTS', ARGV[7]) == 1 then redis.call('HSET', ARGV[7
 return 1
 `
 
+/** ARGV: ns, the record's JSON: the record of a request that changed nothing (segments untouched). */
+const LUA_RECORD_SYNC = `${LUA_HISTORY}
+appendHistory(ARGV[1], ARGV[2])
+return 1
+`
+
 type ScriptArg = string | number
 type Script = (...args: ScriptArg[]) => Promise<unknown>
 
@@ -410,6 +473,7 @@ interface ScriptedRedis extends Redis {
   syncedSegmentsStage: Script
   syncedSegmentsImportChunk: Script
   syncedSegmentsEndImport: Script
+  syncedSegmentsRecordSync: Script
 }
 
 /** Raw record as the scripts return it: key, includedCount, flat HGETALL, excludedCount. */
@@ -459,6 +523,14 @@ function toRecord([key, includedCount, fields, excludedCount]: RawRecord): Segme
   }
   if (hash.externalLink !== undefined) record._externalLink = hash.externalLink
   if (hash.cohortId !== undefined) record.cohortId = hash.cohortId
+  if (hash.lastSyncTime !== undefined) {
+    record._lastSync = {
+      time: Number(hash.lastSyncTime),
+      status: hash.lastSyncStatus as SyncStatus,
+      added: Number(hash.lastSyncAdded),
+      removed: Number(hash.lastSyncRemoved)
+    }
+  }
   return record
 }
 
@@ -511,6 +583,13 @@ function selectPage(records: SegmentRecord[], options: ListOptions): Page<Segmen
   }
 }
 
+
+/** The head of a 2xx's record: everything but the counts, which the script adds as it applies. */
+function draftJson(draft: SyncRecordDraft, env: EnvironmentRef): string {
+  // The script runs right after this; the round trip back is not part of the duration.
+  return JSON.stringify(successHead(draft, env, Date.now()))
+}
+
 /** Redis answers that mean "not available right now" rather than "this request is wrong". */
 const TRANSIENT_REPLIES = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|MISCONF|NOREPLICAS|TRYAGAIN|CLUSTERDOWN)\b/
 
@@ -559,6 +638,8 @@ export interface RedisStore extends SegmentStore {
   markSynchronized(envs: readonly EnvironmentRef[], now?: number): Promise<void>
   /** The environment's `<prefix>:big_segments_synchronized_on` in Unix ms, undefined when never written. */
   synchronizedOn(env: EnvironmentRef): Promise<number | undefined>
+  /** Prunes every environment's history to its retention now rather than in the background. */
+  pruneSyncHistory(): Promise<void>
 }
 
 /** An import this receiver is running, with the segment generation it began on. */
@@ -570,15 +651,22 @@ interface RedisImport {
 }
 
 class RedisSegmentStore implements RedisStore {
+  readonly kind = 'redis'
   private readonly imports = new Map<string, RedisImport>()
   private sweeping: Promise<void> = Promise.resolve()
   private closing = false
+  private readonly pruner: HistoryPruner
 
   constructor(
     private readonly redis: ScriptedRedis,
     private readonly where: string,
-    readonly warnings: readonly string[]
-  ) {}
+    readonly warnings: readonly string[],
+    historyOptions: HistoryOptions = {}
+  ) {
+    this.pruner = new HistoryPruner(historyOptions, DEFAULT_HISTORY_RETENTION, async (env, retention) => {
+      await this.redis.zremrangebyrank(`${layoutOf(env).ns}history`, 0, -retention - 1)
+    })
+  }
 
   private async run<T>(command: () => Promise<T>): Promise<T> {
     try {
@@ -614,6 +702,7 @@ class RedisSegmentStore implements RedisStore {
       for (const op of change.ops)
         args.push(op.included ? '1' : '0', op.contextKey, includePrefix + contextKeyHash(op.contextKey))
     }
+    if (options.record) args.push(draftJson(options.record, env), options.record.time)
     const reply = (await this.run(() => this.redis.syncedSegmentsApply(...args))) as [string, ...unknown[]]
     const [status, ...rest] = reply
     if (status === 'conflict') {
@@ -631,7 +720,40 @@ class RedisSegmentStore implements RedisStore {
         `Segment ${String(rest[0])} does not exist and the token may not create segments (createSegment)`
       )
     }
+    if (options.record) this.pruner.touched(env)
     return { segments: (rest as RawRecord[]).map(toRecord) }
+  }
+
+  async recordSync(env: EnvironmentRef, record: SyncRecord): Promise<void> {
+    await this.run(() => this.redis.syncedSegmentsRecordSync(layoutOf(env).ns, JSON.stringify(record)))
+    this.pruner.touched(env)
+  }
+
+  /** Walks the environment's records newest first, HISTORY_PAGE at a time, keeping those that match. */
+  async listSyncHistory(env: EnvironmentRef, query: SyncHistoryQuery): Promise<SyncHistoryPage> {
+    const key = `${layoutOf(env).ns}history`
+    let below = parseCursor(query.after)
+    const items: SyncRecord[] = []
+    let lastSeq = 0
+    for (;;) {
+      const page = await this.run(() =>
+        this.redis.zrevrangebyscore(key, `(${below}`, '-inf', 'LIMIT', 0, HISTORY_PAGE)
+      )
+      for (const json of page) {
+        const { seq, ...record } = JSON.parse(json) as SyncRecord & { seq: number }
+        below = seq
+        if (!matchesQuery(record, query)) continue
+        // One more than asked for tells whether another page follows.
+        if (items.length === query.limit) return { items, next: String(lastSeq) }
+        items.push(record)
+        lastSeq = seq
+      }
+      if (page.length < HISTORY_PAGE) return { items, next: null }
+    }
+  }
+
+  async pruneSyncHistory(): Promise<void> {
+    await this.pruner.flush()
   }
 
   async listSegments(env: EnvironmentRef, page: ListOptions): Promise<Page<SegmentRecord>> {
@@ -716,13 +838,19 @@ class RedisSegmentStore implements RedisStore {
     }
   }
 
-  async deleteSegment(env: EnvironmentRef, segmentKey: string): Promise<boolean> {
+  async deleteSegment(
+    env: EnvironmentRef,
+    segmentKey: string,
+    options: { record?: SyncRecordDraft } = {}
+  ): Promise<boolean> {
     const layout = layoutOf(env)
+    const recordJson = options.record ? draftJson(options.record, env) : ''
     const deleted =
       (await this.run(() =>
-        this.redis.syncedSegmentsDelete(layout.ns, segmentKey, layout.synchronizedOn, Date.now())
+        this.redis.syncedSegmentsDelete(layout.ns, segmentKey, layout.synchronizedOn, Date.now(), recordJson)
       )) === 1
     if (deleted) this.sweepLater(layout)
+    if (deleted && options.record) this.pruner.touched(env)
     return deleted
   }
 
@@ -732,6 +860,7 @@ class RedisSegmentStore implements RedisStore {
 
   async close(): Promise<void> {
     this.closing = true
+    this.pruner.stop()
     await this.sweeping
     // quit() fails while disconnected (no offline queue); disconnect() then stops reconnecting.
     await this.redis.quit().catch(() => this.redis.disconnect())
@@ -1041,6 +1170,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   redis.defineCommand('syncedSegmentsStage', { numberOfKeys: 0, lua: LUA_STAGE })
   redis.defineCommand('syncedSegmentsImportChunk', { numberOfKeys: 0, lua: LUA_IMPORT_CHUNK })
   redis.defineCommand('syncedSegmentsEndImport', { numberOfKeys: 0, lua: LUA_END_IMPORT })
+  redis.defineCommand('syncedSegmentsRecordSync', { numberOfKeys: 0, lua: LUA_RECORD_SYNC })
 
   try {
     await redis.connect()
@@ -1048,7 +1178,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     redis.disconnect()
     throw storeError(socketError ?? err, where)
   }
-  return new RedisSegmentStore(redis, where, await durabilityWarnings(redis, where))
+  return new RedisSegmentStore(redis, where, await durabilityWarnings(redis, where), options)
 }
 
 /**

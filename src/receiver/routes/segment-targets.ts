@@ -14,6 +14,7 @@ import { renderResponseBody } from '../response-body'
 import { segmentKeyFor } from '../segment-key'
 import { consoleSegmentPath } from '../links'
 import type { IntegrationDirectory } from '../integrations'
+import { applyRecorded, beginSyncRecord, noteSync } from '../history'
 import { JSON_TYPE, type ReceiverContext, type SyncState } from './context'
 
 interface SyncRoute {
@@ -82,6 +83,7 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
     try {
       const principal = ctx.authority.authenticate(request.headers.authorization)
       request.principal = principal
+      beginSyncRecord(request, principal, 'segment-targets', request.integration?.key ?? integrationKey.toLowerCase())
       if (!request.integration) throw unknownIntegration(ctx, integrationKey)
       ctx.rateLimiter?.hit(principal.name)
       if (!isJsonContentType(request.headers['content-type'])) {
@@ -108,6 +110,9 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
     const parsed = parseRequest(integration, request.body)
     // parseRequest always yields at least one cohort (the request-level cohort ID and name are required).
     sync.segmentKey = segmentKeyFor(integration.key, parsed.cohorts[0].cohortId)
+    let members = 0
+    for (const cohort of parsed.cohorts) members += cohort.ops.length
+    noteSync(request, { segmentKeys: parsed.cohorts.map((cohort) => segmentKeyFor(integration.key, cohort.cohortId)), members })
 
     const env = ctx.environmentsByClientSideId.get(parsed.environmentId)
     if (!env) {
@@ -115,6 +120,7 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
     }
     sync.projectKey = env.projectKey
     sync.environmentKey = env.environmentKey
+    noteSync(request, { env })
     requireAction(principal, 'updateIncluded', env.projectKey, env.environmentKey)
 
     // Rendered before applying: a broken template must not turn an applied change into a 500.
@@ -129,7 +135,8 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
       cohortId: cohort.cohortId,
       ops: cohort.ops
     }))
-    await ctx.store.apply(env, changes, { allowCreate: can(principal, 'createSegment', env.projectKey, env.environmentKey) })
+    const allowCreate = can(principal, 'createSegment', env.projectKey, env.environmentKey)
+    await applyRecorded(ctx, request, env, changes, { allowCreate }, responseBody === undefined ? 204 : 200)
     if (responseBody === undefined) return reply.code(204).send()
     return reply.code(200).type(JSON_TYPE).send(responseBody)
   }

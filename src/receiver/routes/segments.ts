@@ -10,10 +10,11 @@
  * `next` is the last key of the page when more follow — pass it back as `after`.
  */
 import { Readable } from 'node:stream'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { BadRequestError } from '../../errors'
 import { pageLinks, parseFilter, parseSort } from '../list-query'
 import { segmentPath, segmentRep } from '../segment-rep'
+import { beginSyncRecord, deleteRecorded, noteSync } from '../history'
 import { authorize, JSON_TYPE, type ReceiverContext } from './context'
 import contextsRoutes from './contexts'
 import { environmentFor, segmentNotFound } from './segment-scope'
@@ -94,7 +95,12 @@ const segmentSchema = {
     _externalLink: { type: 'string' },
     _importInProgress: { type: 'boolean' },
     includedCount: { type: 'integer' },
-    excludedCount: { type: 'integer' }
+    excludedCount: { type: 'integer' },
+    _lastSync: {
+      type: 'object',
+      required: ['time', 'status', 'added', 'removed'],
+      properties: { time: { type: 'number' }, status: { type: 'string' }, added: { type: 'integer' }, removed: { type: 'integer' } }
+    }
   }
 } as const
 
@@ -139,8 +145,21 @@ function pagingNumber(value: number, name: string): number {
 
 const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, { ctx }) => {
   app.addHook('onRequest', async (request) => {
+    if (request.method === 'DELETE') beginDeleteRecord(request)
     authorize(ctx, request)
   })
+
+  /** A delete is a write: recorded from the moment its token is recognised, rate limit included. */
+  const beginDeleteRecord = (request: FastifyRequest): void => {
+    const principal = ctx.authority.lookup(request.headers.authorization)
+    if (!principal) return
+    const { projectKey, environmentKey, segmentKey } = request.params as Partial<SegmentParams>
+    beginSyncRecord(request, principal, 'delete', '')
+    noteSync(request, {
+      env: ctx.environmentsByPath.get(`${projectKey}/${environmentKey}`),
+      segmentKeys: segmentKey === undefined ? [] : [segmentKey]
+    })
+  }
 
   app.get<{ Params: EnvParams; Querystring: ListQuery }>(
     '/:projectKey/:environmentKey',
@@ -227,7 +246,7 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
 
   app.delete<{ Params: SegmentParams }>('/:projectKey/:environmentKey/:segmentKey', async (request, reply) => {
     const env = environmentFor(ctx, request, 'deleteSegment')
-    if (!(await ctx.store.deleteSegment(env, request.params.segmentKey))) throw segmentNotFound(env, request.params.segmentKey)
+    if (!(await deleteRecorded(ctx, request, env, request.params.segmentKey))) throw segmentNotFound(env, request.params.segmentKey)
     return reply.code(204).send()
   })
 }
