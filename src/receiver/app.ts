@@ -154,7 +154,8 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
         ? { connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(requestTimeout / 4))), headersTimeout: requestTimeout }
         : null,
     logger: loggerOptions(options.logger),
-    // Request ids are what error bodies and log lines share: unguessable, unique across restarts.
+    // Request ids are what error bodies, log lines and sync-history records share: unique across
+    // restarts and receivers.
     genReqId: () => randomUUID(),
     // The hot path logs nothing on success; errors worth a look are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
@@ -176,9 +177,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
             : errorBody(request as FastifyRequest, 'invalid_request', 'the URL is not validly percent-encoded')
         )
     },
-    clientErrorHandler,
-    // Request ids name records in the sync history: unique across restarts and receivers.
-    genReqId: () => randomUUID()
+    clientErrorHandler
   })
 
   app.decorateRequest('principal', null)
