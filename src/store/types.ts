@@ -39,6 +39,8 @@ export interface ApplyOptions {
   allowCreate: boolean
   /** Time of the change in Unix ms (defaults to Date.now()). */
   now?: number
+  /** The request's sync record, written in the same transaction as the change (none when absent). */
+  record?: SyncRecordDraft
 }
 
 /** A segment as the read API returns it (LaunchDarkly's field names). */
@@ -53,6 +55,8 @@ export interface SegmentRecord {
   _external: string
   _externalLink?: string
   includedCount: number
+  /** The latest recorded sync of this segment, when there is one. */
+  _lastSync?: LastSync
 }
 
 export interface ApplyResult {
@@ -65,7 +69,9 @@ export interface Page<T> {
   totalCount: number
 }
 
-export interface SegmentStore {
+export interface SegmentStore extends SyncHistoryStore {
+  /** Which store this is, for the `store` label of the apply-duration metric. */
+  readonly kind: 'sqlite' | 'redis'
   /**
    * Applies all changes of one request atomically and durably: either every change is stored
    * before the promise resolves, or none is. Throws `ConflictError` (segment exists with another
@@ -81,10 +87,120 @@ export interface SegmentStore {
    * Included context keys in ascending (byte-wise) order, strictly after `after` when given,
    * at most `limit` of them (all when omitted). Streamed: memory stays constant whatever the size.
    */
-  members(env: EnvironmentRef, segmentKey: string, options: { after?: string; limit?: number }): AsyncIterable<string>
-  /** Deletes the segment; a later sync re-creates it with generation + 1. False when absent. */
-  deleteSegment(env: EnvironmentRef, segmentKey: string): Promise<boolean>
+  members(
+    env: EnvironmentRef,
+    segmentKey: string,
+    options: { after?: string; limit?: number }
+  ): AsyncIterable<string>
+  /**
+   * Deletes the segment; a later sync re-creates it with generation + 1. False when absent. With a
+   * record, the delete's history (its members as `removed`) is written in the same transaction.
+   */
+  deleteSegment(
+    env: EnvironmentRef,
+    segmentKey: string,
+    options?: { record?: SyncRecordDraft }
+  ): Promise<boolean>
+  /** Unix ms of the environment's last write (Redis: `big_segments_synchronized_on`), if any. */
+  synchronizedOn(env: EnvironmentRef): Promise<number | undefined>
   /** Resolves when the store is reachable, rejects otherwise (used by /healthz). */
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+// ——— Sync history (SPEC §F) ———
+
+/** The write endpoint a sync record comes from. */
+export type SyncOperation = 'segment-targets' | 'contexts' | 'import' | 'delete'
+
+export type SyncStatus = 'success' | 'error'
+
+/** What one request did to one segment. Counts are after the request's own de-duplication. */
+export interface SyncSegmentCounts {
+  segmentKey: string
+  /** Context keys not included before and included now. */
+  added: number
+  /** Context keys included before and not now. */
+  removed: number
+  /** Ops that changed nothing: re-adds of included keys, removes of absent ones. */
+  unchanged: number
+}
+
+/**
+ * One request to a write endpoint whose token was recognised, as the history keeps it. Never holds
+ * a member ID or a token.
+ */
+export interface SyncRecord {
+  /** The receiver's id of the request (also in its log). */
+  requestId: string
+  /** When the request arrived, Unix ms. */
+  time: number
+  operation: SyncOperation
+  /** Integration key ('' for endpoints without one, e.g. a delete through the REST API). */
+  integration: string
+  /** The token's name from the configuration, never its value. */
+  tokenName: string
+  projectKey: string
+  environmentKey: string
+  segments: SyncSegmentCounts[]
+  /** Membership ops in the request (after de-duplication). */
+  members: number
+  status: SyncStatus
+  /** The HTTP status the request was answered with. */
+  statusCode: number
+  /** Present when status is 'error': the code and message the client was sent. */
+  error?: { code: string; message: string }
+  /** From the request's arrival to its record being written (for a 2xx, to its commit). */
+  durationMs: number
+}
+
+/**
+ * A 2xx's record as the route knows it before applying; the store fills in the project, the
+ * environment, the segments' counts, `members`, `status` ('success') and `durationMs` (to the commit)
+ * in the same transaction as the change.
+ */
+export interface SyncRecordDraft {
+  requestId: string
+  time: number
+  operation: SyncOperation
+  integration: string
+  tokenName: string
+  statusCode: number
+}
+
+/** The segment's latest recorded sync, on `SegmentRecord._lastSync`. */
+export interface LastSync {
+  time: number
+  status: SyncStatus
+  added: number
+  removed: number
+}
+
+export interface SyncHistoryQuery {
+  /** Only records that touched this segment. */
+  segmentKey?: string
+  integration?: string
+  status?: SyncStatus
+  limit: number
+  /** The `next` of the previous page. */
+  after?: string
+}
+
+export interface SyncHistoryPage {
+  /** Newest first. */
+  items: SyncRecord[]
+  /** Cursor of the next (older) page; null when this is the last. */
+  next: string | null
+}
+
+/** Default number of records kept per environment. */
+export const DEFAULT_HISTORY_RETENTION = 10_000
+
+/**
+ * The history side of a store. `ApplyOptions.record` (and `deleteSegment`'s) writes a 2xx's record
+ * in the change's own transaction; `recordSync` writes a rejected request's, with no change.
+ */
+export interface SyncHistoryStore {
+  recordSync(env: EnvironmentRef, record: SyncRecord): Promise<void>
+  listSyncHistory(env: EnvironmentRef, query: SyncHistoryQuery): Promise<SyncHistoryPage>
 }
