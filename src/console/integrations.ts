@@ -42,7 +42,9 @@ function squareIcon(manifestPath: string): string | undefined {
   return file
 }
 
-export function describeIntegrations(integrations: Map<string, CompiledIntegration>): Map<string, ConsoleIntegration> {
+export function describeIntegrations(
+  integrations: Map<string, CompiledIntegration>
+): Map<string, ConsoleIntegration> {
   const described = new Map<string, ConsoleIntegration>()
   for (const integration of [...integrations.values()].sort((a, b) => a.key.localeCompare(b.key))) {
     described.set(integration.key, {

@@ -73,7 +73,10 @@ export function validCsrfToken(key: string, session: Session, presented: unknown
  * URL. A page on another port of the same host is another origin and is refused, which
  * `SameSite=Strict` alone would not do.
  */
-export function sameOrigin(headers: { origin?: string; referer?: string; host?: string }, publicUrl?: string): boolean {
+export function sameOrigin(
+  headers: { origin?: string; referer?: string; host?: string },
+  publicUrl?: string
+): boolean {
   const source = headers.origin ?? headers.referer
   if (source === undefined || source === 'null') return false
   let url: URL
@@ -83,7 +86,7 @@ export function sameOrigin(headers: { origin?: string; referer?: string; host?: 
     return false
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return false
-  if (headers.host !== undefined && url.host === headers.host.toLowerCase()) return true
+  if (headers.host !== undefined && url.host === hostOf(headers.host, url.protocol)) return true
   if (publicUrl === undefined) return false
   try {
     return new URL(publicUrl).origin === url.origin
@@ -92,8 +95,23 @@ export function sameOrigin(headers: { origin?: string; referer?: string; host?: 
   }
 }
 
+/** A Host header as `URL.host` writes it (lower case, the scheme's default port left out). */
+function hostOf(host: string, protocol: string): string | undefined {
+  try {
+    return new URL(`${protocol}//${host}`).host
+  } catch {
+    return undefined
+  }
+}
+
 /** Where to go after signing in: only a console path of this site, never another host. */
 export function safeNext(next: unknown, prefix: string): string {
-  if (typeof next !== 'string' || !next.startsWith(`${prefix}/`) || next.startsWith('//') || /[\\\s]/.test(next)) return `${prefix}/`
+  if (
+    typeof next !== 'string' ||
+    !next.startsWith(`${prefix}/`) ||
+    next.startsWith('//') ||
+    /[\\\s]/.test(next)
+  )
+    return `${prefix}/`
   return next
 }

@@ -35,12 +35,22 @@ export function safeExternalLink(link: string | undefined): string | undefined {
 /** The query string of `params` (empty values left out), starting with `?`, or '' when there are none. */
 export function queryString(params: Record<string, string | number | undefined>): string {
   const search = new URLSearchParams()
-  for (const [name, value] of Object.entries(params)) if (value !== undefined && value !== '') search.set(name, String(value))
+  for (const [name, value] of Object.entries(params))
+    if (value !== undefined && value !== '') search.set(name, String(value))
   const text = search.toString()
   return text === '' ? '' : `?${text}`
 }
 
-export const SEGMENT_SORTS = ['name', '-name', 'key', '-key', 'creationDate', '-creationDate', 'lastModified', '-lastModified'] as const
+export const SEGMENT_SORTS = [
+  'name',
+  '-name',
+  'key',
+  '-key',
+  'creationDate',
+  '-creationDate',
+  'lastModified',
+  '-lastModified'
+] as const
 export type SegmentSort = (typeof SEGMENT_SORTS)[number]
 
 export interface SegmentQuery {
@@ -96,7 +106,12 @@ export function selectSegments(
   })
   const pageCount = Math.max(1, Math.ceil(sorted.length / pageSize))
   const page = Math.min(query.page, pageCount)
-  return { items: sorted.slice((page - 1) * pageSize, page * pageSize), totalCount: matching.length, page, pageCount }
+  return {
+    items: sorted.slice((page - 1) * pageSize, page * pageSize),
+    totalCount: matching.length,
+    page,
+    pageCount
+  }
 }
 
 /** Previous / next links of a numbered list, keeping the other query parameters. */
@@ -145,7 +160,12 @@ export function sizeSeries(currentSize: number, newestFirst: readonly SegmentSyn
 
 /** The chart's data as uPlot takes it: [times, sizes, added, removed]. */
 export function chartData(points: readonly SizePoint[]): number[][] {
-  return [points.map((p) => p.time), points.map((p) => p.size), points.map((p) => p.added), points.map((p) => -p.removed)]
+  return [
+    points.map((p) => p.time),
+    points.map((p) => p.size),
+    points.map((p) => p.added),
+    points.map((p) => -p.removed)
+  ]
 }
 
 /** How an integration's requests say who is added and removed, in words. */

@@ -6,10 +6,18 @@
 import { isUtf8 } from 'node:buffer'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest
+} from 'fastify'
+import consolePlugin from '../console'
 import { BadRequestError, HttpError } from '../errors'
 import type { SegmentStore } from '../store/types'
 import { TooManyRequestsError } from './auth'
+import { CONSOLE_PREFIX } from './links'
 import type { ReceiverConfig } from './config'
 import type { CompiledIntegration } from './integrations'
 import { createContext, JSON_TYPE } from './routes/context'
@@ -52,16 +60,34 @@ function toHttpError(error: unknown): HttpError | undefined {
   const e = error as Partial<FastifyError>
   if (e.validation) return new BadRequestError(e.message ?? 'invalid request')
   const known = typeof e.code === 'string' ? FASTIFY_ERRORS[e.code] : undefined
-  if (known) return new HttpError(known.status, known.code, e.message ?? STATUS_CODES[known.status] ?? 'invalid request')
-  if (typeof e.code === 'string' && e.code.startsWith('FST_') && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+  if (known)
+    return new HttpError(
+      known.status,
+      known.code,
+      e.message ?? STATUS_CODES[known.status] ?? 'invalid request'
+    )
+  if (
+    typeof e.code === 'string' &&
+    e.code.startsWith('FST_') &&
+    typeof e.statusCode === 'number' &&
+    e.statusCode >= 400 &&
+    e.statusCode < 500
+  ) {
     return new HttpError(e.statusCode, 'invalid_request', e.message ?? 'invalid request')
   }
   return undefined
 }
 
-function sendError(request: FastifyRequest, reply: FastifyReply, error: HttpError, publicUrl: string | undefined): FastifyReply {
+function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: HttpError,
+  publicUrl: string | undefined
+): FastifyReply {
   if (error instanceof TooManyRequestsError) {
-    reply.header('x-ratelimit-reset', String(error.resetAt)).header('retry-after', String(error.retryAfterSeconds))
+    reply
+      .header('x-ratelimit-reset', String(error.resetAt))
+      .header('retry-after', String(error.retryAfterSeconds))
   }
   if (request.integration) {
     let rendered: string | undefined
@@ -82,7 +108,11 @@ function sendError(request: FastifyRequest, reply: FastifyReply, error: HttpErro
 }
 
 /** A JSON body only: invalid UTF-8 or JSON is a 400, an empty body is left undefined for the route. */
-function parseJsonBody(_request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void {
+function parseJsonBody(
+  _request: FastifyRequest,
+  body: Buffer,
+  done: (err: Error | null, body?: unknown) => void
+): void {
   if (body.length === 0) return done(null, undefined)
   if (!isUtf8(body)) return done(new BadRequestError('request body is not valid UTF-8'))
   try {
@@ -98,7 +128,8 @@ function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void 
     socket.destroy()
     return
   }
-  const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+  const status =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
   const body = JSON.stringify({
     code: status === 408 ? 'request_timeout' : 'invalid_request',
     message: status === 408 ? 'request not received in time' : 'malformed HTTP request'
@@ -127,7 +158,10 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     // within the timeout plus a quarter of it (at most a second).
     http:
       requestTimeout > 0
-        ? { connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(requestTimeout / 4))), headersTimeout: requestTimeout }
+        ? {
+            connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(requestTimeout / 4))),
+            headersTimeout: requestTimeout
+          }
         : null,
     logger: loggerOptions(options.logger),
     // The hot path logs nothing on success; errors worth a look are logged by the error handler.
@@ -146,7 +180,10 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
         .type(JSON_TYPE)
         .send(
           tooLong
-            ? { code: 'uri_too_long', message: `a path parameter is longer than ${MAX_PARAM_LENGTH} characters` }
+            ? {
+                code: 'uri_too_long',
+                message: `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`
+              }
             : { code: 'invalid_request', message: 'the URL is not validly percent-encoded' }
         )
     },
@@ -165,12 +202,20 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     if (httpError) return sendError(request, reply, httpError, config.publicUrl)
     // Details stay in the log; the client learns only that it was not its fault.
     request.log.error({ err: error, url: request.routeOptions.url, method: request.method }, 'internal error')
-    return sendError(request, reply, new HttpError(500, INTERNAL_ERROR.code, INTERNAL_ERROR.message), config.publicUrl)
+    return sendError(
+      request,
+      reply,
+      new HttpError(500, INTERNAL_ERROR.code, INTERNAL_ERROR.message),
+      config.publicUrl
+    )
   })
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0].slice(0, 200)
-    return reply.code(404).type(JSON_TYPE).send({ code: 'not_found', message: `no route for ${request.method} ${path}` })
+    return reply
+      .code(404)
+      .type(JSON_TYPE)
+      .send({ code: 'not_found', message: `no route for ${request.method} ${path}` })
   })
 
   void app.register(segmentTargetsRoutes, { ctx })
@@ -178,5 +223,6 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   void app.register(versionsRoutes, { ctx })
   void app.register(sdkRoutes, { ctx })
   void app.register(healthRoutes, { ctx })
+  void app.register(consolePlugin, { ctx, prefix: CONSOLE_PREFIX })
   return app
 }
