@@ -100,7 +100,7 @@ describe('SQLite store', () => {
       userVersion: db.pragma('user_version', { simple: true })
     }))
     expect(journalMode).toBe('wal')
-    expect(userVersion).toBe(1)
+    expect(userVersion).toBe(2)
   })
 
   it('refuses a database written by a newer schema version', async () => {

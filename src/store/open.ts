@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import type { HistoryOptions } from './history'
 import type { SegmentStore } from './types'
 
 export const SQLITE_FILE = 'segments.db'
@@ -16,12 +17,16 @@ export function storeKind(spec: string): 'sqlite' | 'redis' {
   throw new Error(`unknown store "${spec}": use "sqlite" or a redis:// URL`)
 }
 
-export async function openStore(spec: string, dataDir: string): Promise<SegmentStore> {
+export async function openStore(
+  spec: string,
+  dataDir: string,
+  history: HistoryOptions = {}
+): Promise<SegmentStore> {
   if (storeKind(spec) === 'sqlite') {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     const { openSqliteStore } = await import('./sqlite')
-    return openSqliteStore({ path: join(dataDir, SQLITE_FILE) })
+    return openSqliteStore({ path: join(dataDir, SQLITE_FILE), ...history })
   }
   const { openRedisStore } = await import('./redis')
-  return openRedisStore({ url: spec })
+  return openRedisStore({ url: spec, ...history })
 }

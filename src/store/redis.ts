@@ -16,6 +16,8 @@
  *   <ns>generations                     HASH segmentKey → last generation used (survives deletes)
  *   <ns>members:<segmentKey>.g<gen>     ZSET (score 0) of included context keys: byte-wise cursor paging, ZCARD count
  *   <ns>garbage / <ns>garbage:<ref>     member sets of deleted generations, swept from the include sets lazily
+ *   <ns>history / <ns>history:seq       ZSET of sync records (JSON) scored by their sequence number, and
+ *                                       the counter; a segment's latest sync is in its HASH (lastSync*)
  *
  * Every write is one Lua script, so a request is applied entirely or not at all and two receivers
  * racing to create a segment create it once. Scripts build key names from their arguments, so the
@@ -24,8 +26,15 @@
 import * as crypto from 'node:crypto'
 import Redis from 'ioredis'
 import { HttpError, ConflictError, ForbiddenError, StoreUnavailableError } from '../errors'
+import { HistoryPruner, matchesQuery, parseCursor, successHead, type HistoryOptions } from './history'
 import {
+  DEFAULT_HISTORY_RETENTION,
   DEFAULT_REDIS_PREFIX,
+  type SyncHistoryPage,
+  type SyncHistoryQuery,
+  type SyncRecord,
+  type SyncRecordDraft,
+  type SyncStatus,
   type ApplyOptions,
   type ApplyResult,
   type EnvironmentRef,
@@ -35,7 +44,7 @@ import {
   type SegmentStore
 } from './types'
 
-export interface RedisStoreOptions {
+export interface RedisStoreOptions extends HistoryOptions {
   /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
   url: string
   /** How long opening (and each reconnect attempt) may take before giving up (default 2,000 ms). */
@@ -48,8 +57,29 @@ export interface RedisStoreOptions {
 const MEMBER_PAGE = 1000
 /** Deleted members removed from the include sets per round trip while sweeping. */
 const SWEEP_PAGE = 1000
+/** History records read per round trip while filtering a history query. */
+const HISTORY_PAGE = 200
 /** Members per ZADD/ZREM inside the apply script (Lua's unpack is bounded by its C stack). */
 const MEMBER_RUN = 1000
+
+/**
+ * A sync record goes in with the next sequence number of its environment, which is also its score
+ * and its cursor (receivers sharing a Redis share the numbering). `json` is the record without
+ * `seq`; the member gets it appended, which also keeps two identical records apart.
+ */
+const LUA_HISTORY = `
+local function appendHistory(ns, json)
+  local seq = redis.call('INCR', ns .. 'history:seq')
+  redis.call('ZADD', ns .. 'history', seq, string.sub(json, 1, -2) .. ',"seq":' .. seq .. '}')
+end
+local function setLastSync(ns, key, time, status, added, removed)
+  local segmentKey = ns .. 'segment:' .. key
+  if redis.call('EXISTS', segmentKey) == 1 then
+    redis.call('HSET', segmentKey, 'lastSyncTime', time, 'lastSyncStatus', status, 'lastSyncAdded', added,
+      'lastSyncRemoved', removed)
+  end
+end
+`
 
 /** Reads one segment's record: `{ key, includedCount, HGETALL fields }`, or false when absent. */
 const LUA_RECORD = `
@@ -67,10 +97,11 @@ end
 /**
  * ARGV: synchronizedOnKey, ns, now, syncedAt, allowCreate ('1'|'0'), changeCount, then
  * per change: segmentKey, name, contextKind, integrationKey, externalLink ('' = none), opCount, then
- * per op: '1' (include) | '0' (exclude), contextKey, its include-set key (`<prefix>:big_segment_include:<hash>`).
+ * per op: '1' (include) | '0' (exclude), contextKey, its include-set key (`<prefix>:big_segment_include:<hash>`);
+ * last, the sync record's JSON without segments and members ('' = no record) and its time.
  * Every change is checked before anything is written, so a 409 or 403 leaves Redis untouched.
  */
-const LUA_APPLY = `${LUA_RECORD}
+const LUA_APPLY = `${LUA_RECORD}${LUA_HISTORY}
 local syncedOnKey, ns, now, syncedAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local allowCreate, changeCount = ARGV[5] == '1', tonumber(ARGV[6])
 
@@ -106,9 +137,15 @@ for _, change in ipairs(changes) do
   -- Member-set writes go out in runs of one kind (one ZADD/ZREM per run, not per op); a run ends
   -- when the op kind changes, so the order of ops still holds.
   local run, runKind, runLength = {}, nil, 0
+  -- ZADD and ZREM answer how many members they really added or removed: the record's counts.
+  change.added, change.removed = 0, 0
   local function flush()
     if runLength == 0 then return end
-    if runKind == '1' then redis.call('ZADD', membersKey, unpack(run)) else redis.call('ZREM', membersKey, unpack(run)) end
+    if runKind == '1' then
+      change.added = change.added + redis.call('ZADD', membersKey, unpack(run))
+    else
+      change.removed = change.removed + redis.call('ZREM', membersKey, unpack(run))
+    end
     run, runLength = {}, 0
   end
   for i = change.first, change.last, 3 do
@@ -133,6 +170,21 @@ end
 -- Never move the SDK's freshness mark backwards when receivers' clocks disagree.
 if tonumber(syncedAt) > tonumber(redis.call('GET', syncedOnKey) or '0') then
   redis.call('SET', syncedOnKey, syncedAt)
+end
+
+local recordJson, recordTime = ARGV[at], ARGV[at + 1]
+if recordJson ~= nil and recordJson ~= '' then
+  local parts, members = {}, 0
+  for c, change in ipairs(changes) do
+    local opCount = (change.last - change.first + 1) / 3
+    local unchanged = opCount - change.added - change.removed
+    members = members + opCount
+    parts[c] = '{"segmentKey":' .. cjson.encode(change.key) .. ',"added":' .. change.added .. ',"removed":' ..
+      change.removed .. ',"unchanged":' .. unchanged .. '}'
+    setLastSync(ns, change.key, recordTime, 'success', change.added, change.removed)
+  end
+  appendHistory(ns, string.sub(recordJson, 1, -2) .. ',"segments":[' .. table.concat(parts, ',') ..
+    '],"members":' .. members .. '}')
 end
 
 local result = { 'ok' }
@@ -166,12 +218,13 @@ return 0
 `
 
 /**
- * ARGV: ns, segmentKey, synchronizedOnKey, syncedAt. The generation counter stays behind, so a
- * re-created segment gets generation + 1 and the SDK stops matching the old `<key>.g<n>` refs at
- * once; the old member set is parked for the sweeper instead of being walked here.
+ * ARGV: ns, segmentKey, synchronizedOnKey, syncedAt, the sync record's JSON without segments
+ * ('' = no record). The generation counter stays behind, so a re-created segment gets
+ * generation + 1 and the SDK stops matching the old `<key>.g<n>` refs at once; the old member set
+ * is parked for the sweeper instead of being walked here.
  */
-const LUA_DELETE = `
-local ns, key, syncedOnKey, syncedAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+const LUA_DELETE = `${LUA_HISTORY}
+local ns, key, syncedOnKey, syncedAt, recordJson = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local segmentKey = ns .. 'segment:' .. key
 local generation = redis.call('HGET', segmentKey, 'generation')
 if generation == false then return 0 end
@@ -179,6 +232,10 @@ redis.call('DEL', segmentKey)
 redis.call('ZREM', ns .. 'segments', key)
 local ref = key .. '.g' .. generation
 local membersKey = ns .. 'members:' .. ref
+if recordJson ~= nil and recordJson ~= '' then
+  appendHistory(ns, string.sub(recordJson, 1, -2) .. ',"segments":[{"segmentKey":' .. cjson.encode(key) ..
+    ',"added":0,"removed":' .. redis.call('ZCARD', membersKey) .. ',"unchanged":0}],"members":0}')
+end
 if redis.call('EXISTS', membersKey) == 1 then
   redis.call('RENAME', membersKey, ns .. 'garbage:' .. ref)
   redis.call('SADD', ns .. 'garbage', ref)
@@ -186,6 +243,17 @@ end
 if tonumber(syncedAt) > tonumber(redis.call('GET', syncedOnKey) or '0') then
   redis.call('SET', syncedOnKey, syncedAt)
 end
+return 1
+`
+
+/**
+ * ARGV: ns, the record's JSON, its time, its status, then the keys of the segments it names: the
+ * record of a request that changed nothing, with `_lastSync` on those of its segments that exist.
+ */
+const LUA_RECORD_SYNC = `${LUA_HISTORY}
+local ns, json, time, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+appendHistory(ns, json)
+for i = 5, #ARGV do setLastSync(ns, ARGV[i], time, status, 0, 0) end
 return 1
 `
 
@@ -198,6 +266,7 @@ interface ScriptedRedis extends Redis {
   syncedSegmentsList: Script
   syncedSegmentsIsIncluded: Script
   syncedSegmentsDelete: Script
+  syncedSegmentsRecordSync: Script
 }
 
 /** Raw record as the scripts return it: key, includedCount, flat HGETALL. */
@@ -242,7 +311,21 @@ function toRecord([key, includedCount, fields]: RawRecord): SegmentRecord {
     includedCount
   }
   if (hash.externalLink !== undefined) record._externalLink = hash.externalLink
+  if (hash.lastSyncTime !== undefined) {
+    record._lastSync = {
+      time: Number(hash.lastSyncTime),
+      status: hash.lastSyncStatus as SyncStatus,
+      added: Number(hash.lastSyncAdded),
+      removed: Number(hash.lastSyncRemoved)
+    }
+  }
   return record
+}
+
+/** The head of a 2xx's record: everything but the counts, which the script adds as it applies. */
+function draftJson(draft: SyncRecordDraft, env: EnvironmentRef): string {
+  // The script runs right after this; the round trip back is not part of the duration.
+  return JSON.stringify(successHead(draft, env, Date.now()))
 }
 
 /** Redis answers that mean "not available right now" rather than "this request is wrong". */
@@ -273,17 +356,26 @@ function describe(url: string): string {
 export interface RedisStore extends SegmentStore {
   /** E.g. that Redis runs without append-only persistence; `serve` prints these. */
   readonly warnings: readonly string[]
+  /** Prunes every environment's history to its retention now rather than in the background. */
+  pruneSyncHistory(): Promise<void>
 }
 
 class RedisSegmentStore implements RedisStore {
+  readonly kind = 'redis'
   private sweeping: Promise<void> = Promise.resolve()
   private closing = false
+  private readonly pruner: HistoryPruner
 
   constructor(
     private readonly redis: ScriptedRedis,
     private readonly where: string,
-    readonly warnings: readonly string[]
-  ) {}
+    readonly warnings: readonly string[],
+    historyOptions: HistoryOptions = {}
+  ) {
+    this.pruner = new HistoryPruner(historyOptions, DEFAULT_HISTORY_RETENTION, async (env, retention) => {
+      await this.redis.zremrangebyrank(`${layoutOf(env).ns}history`, 0, -retention - 1)
+    })
+  }
 
   private async run<T>(command: () => Promise<T>): Promise<T> {
     try {
@@ -318,6 +410,7 @@ class RedisSegmentStore implements RedisStore {
       for (const op of change.ops)
         args.push(op.included ? '1' : '0', op.contextKey, includePrefix + contextKeyHash(op.contextKey))
     }
+    if (options.record) args.push(draftJson(options.record, env), options.record.time)
     const reply = (await this.run(() => this.redis.syncedSegmentsApply(...args))) as [string, ...unknown[]]
     const [status, ...rest] = reply
     if (status === 'conflict') {
@@ -331,7 +424,55 @@ class RedisSegmentStore implements RedisStore {
         `Segment ${String(rest[0])} does not exist and the token may not create segments (createSegment)`
       )
     }
+    if (options.record) this.pruner.touched(env)
     return { segments: (rest as RawRecord[]).map(toRecord) }
+  }
+
+  async recordSync(env: EnvironmentRef, record: SyncRecord): Promise<void> {
+    const { ns } = layoutOf(env)
+    const segmentKeys = record.operation === 'delete' ? [] : record.segments.map((s) => s.segmentKey)
+    await this.run(() =>
+      this.redis.syncedSegmentsRecordSync(
+        ns,
+        JSON.stringify(record),
+        record.time,
+        record.status,
+        ...segmentKeys
+      )
+    )
+    this.pruner.touched(env)
+  }
+
+  /** Walks the environment's records newest first, HISTORY_PAGE at a time, keeping those that match. */
+  async listSyncHistory(env: EnvironmentRef, query: SyncHistoryQuery): Promise<SyncHistoryPage> {
+    const key = `${layoutOf(env).ns}history`
+    let below = parseCursor(query.after)
+    const items: SyncRecord[] = []
+    let lastSeq = 0
+    for (;;) {
+      const page = await this.run(() =>
+        this.redis.zrevrangebyscore(key, `(${below}`, '-inf', 'LIMIT', 0, HISTORY_PAGE)
+      )
+      for (const json of page) {
+        const { seq, ...record } = JSON.parse(json) as SyncRecord & { seq: number }
+        below = seq
+        if (!matchesQuery(record, query)) continue
+        // One more than asked for tells whether another page follows.
+        if (items.length === query.limit) return { items, next: String(lastSeq) }
+        items.push(record)
+        lastSeq = seq
+      }
+      if (page.length < HISTORY_PAGE) return { items, next: null }
+    }
+  }
+
+  async pruneSyncHistory(): Promise<void> {
+    await this.pruner.flush()
+  }
+
+  async synchronizedOn(env: EnvironmentRef): Promise<number | undefined> {
+    const value = await this.run(() => this.redis.get(layoutOf(env).synchronizedOn))
+    return value === null ? undefined : Number(value)
   }
 
   async listSegments(
@@ -379,13 +520,19 @@ class RedisSegmentStore implements RedisStore {
     }
   }
 
-  async deleteSegment(env: EnvironmentRef, segmentKey: string): Promise<boolean> {
+  async deleteSegment(
+    env: EnvironmentRef,
+    segmentKey: string,
+    options: { record?: SyncRecordDraft } = {}
+  ): Promise<boolean> {
     const layout = layoutOf(env)
+    const recordJson = options.record ? draftJson(options.record, env) : ''
     const deleted =
       (await this.run(() =>
-        this.redis.syncedSegmentsDelete(layout.ns, segmentKey, layout.synchronizedOn, Date.now())
+        this.redis.syncedSegmentsDelete(layout.ns, segmentKey, layout.synchronizedOn, Date.now(), recordJson)
       )) === 1
     if (deleted) this.sweepLater(layout)
+    if (deleted && options.record) this.pruner.touched(env)
     return deleted
   }
 
@@ -395,6 +542,7 @@ class RedisSegmentStore implements RedisStore {
 
   async close(): Promise<void> {
     this.closing = true
+    this.pruner.stop()
     await this.sweeping
     // quit() fails while disconnected (no offline queue); disconnect() then stops reconnecting.
     await this.redis.quit().catch(() => this.redis.disconnect())
@@ -457,6 +605,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   redis.defineCommand('syncedSegmentsList', { numberOfKeys: 0, lua: LUA_LIST })
   redis.defineCommand('syncedSegmentsIsIncluded', { numberOfKeys: 0, lua: LUA_IS_INCLUDED })
   redis.defineCommand('syncedSegmentsDelete', { numberOfKeys: 0, lua: LUA_DELETE })
+  redis.defineCommand('syncedSegmentsRecordSync', { numberOfKeys: 0, lua: LUA_RECORD_SYNC })
 
   try {
     await redis.connect()
@@ -464,7 +613,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     redis.disconnect()
     throw storeError(err, where)
   }
-  return new RedisSegmentStore(redis, where, await durabilityWarnings(redis, where))
+  return new RedisSegmentStore(redis, where, await durabilityWarnings(redis, where), options)
 }
 
 /**

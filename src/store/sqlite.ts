@@ -16,15 +16,24 @@ import Database from 'better-sqlite3'
 // The module's own timers, not the globals: tests that fake global timers must not stall commits.
 import { clearTimeout, setImmediate, setTimeout } from 'node:timers'
 import { ConflictError, ForbiddenError, HttpError, StoreUnavailableError } from '../errors'
-import type {
-  ApplyOptions,
-  ApplyResult,
-  EnvironmentRef,
-  MembershipOp,
-  Page,
-  SegmentChange,
-  SegmentRecord,
-  SegmentStore
+import { HistoryPruner, parseCursor, successRecord, type HistoryOptions } from './history'
+import {
+  DEFAULT_HISTORY_RETENTION,
+  type ApplyOptions,
+  type ApplyResult,
+  type EnvironmentRef,
+  type MembershipOp,
+  type Page,
+  type SegmentChange,
+  type SegmentRecord,
+  type SegmentStore,
+  type SyncHistoryPage,
+  type SyncHistoryQuery,
+  type SyncOperation,
+  type SyncRecord,
+  type SyncRecordDraft,
+  type SyncSegmentCounts,
+  type SyncStatus
 } from './types'
 
 /** Schema steps; `user_version` is the number applied. Append a step to migrate, never edit one. */
@@ -58,6 +67,31 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (project_key, environment_key, segment_key)
   ) WITHOUT ROWID;
   CREATE TABLE dropped_segments (segment_id INTEGER PRIMARY KEY);
+  `,
+  // The sync history (SPEC §F), and each segment's latest sync on its own row.
+  `
+  CREATE TABLE sync_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_key TEXT NOT NULL,
+    environment_key TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    operation TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    token_name TEXT NOT NULL,
+    segments TEXT NOT NULL,
+    members INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    error_code TEXT,
+    error_message TEXT,
+    duration_ms INTEGER NOT NULL
+  );
+  CREATE INDEX sync_history_by_environment ON sync_history (project_key, environment_key, seq);
+  ALTER TABLE segments ADD COLUMN last_sync_time INTEGER;
+  ALTER TABLE segments ADD COLUMN last_sync_status TEXT;
+  ALTER TABLE segments ADD COLUMN last_sync_added INTEGER;
+  ALTER TABLE segments ADD COLUMN last_sync_removed INTEGER;
   `
 ]
 
@@ -83,7 +117,7 @@ const PURGE_BATCH_SIZE = 5000
  */
 export type SqliteSynchronous = 'FULL' | 'NORMAL'
 
-export interface SqliteStoreOptions {
+export interface SqliteStoreOptions extends HistoryOptions {
   /** The database file; created with its schema when missing. */
   path: string
   synchronous?: SqliteSynchronous
@@ -99,6 +133,13 @@ interface PendingApply {
 
 type Outcome = { result: ApplyResult } | { error: unknown }
 
+interface PendingRecord {
+  env: EnvironmentRef
+  record: SyncRecord
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
 interface SegmentRow {
   id: number
   segment_key: string
@@ -110,10 +151,51 @@ interface SegmentRow {
   external: string
   external_link: string | null
   included_count: number
+  last_sync_time?: number | null
+  last_sync_status?: string | null
+  last_sync_added?: number | null
+  last_sync_removed?: number | null
 }
 
 const SEGMENT_COLUMNS = `id, segment_key, name, context_kind, generation, creation_date, last_modified_date,
-  external, external_link, included_count`
+  external, external_link, included_count, last_sync_time, last_sync_status, last_sync_added, last_sync_removed`
+
+interface HistoryRow {
+  seq: number
+  request_id: string
+  time: number
+  operation: string
+  integration: string
+  token_name: string
+  project_key: string
+  environment_key: string
+  segments: string
+  members: number
+  status: string
+  status_code: number
+  error_code: string | null
+  error_message: string | null
+  duration_ms: number
+}
+
+function toSyncRecord(row: HistoryRow): SyncRecord {
+  const record: SyncRecord = {
+    requestId: row.request_id,
+    time: row.time,
+    operation: row.operation as SyncOperation,
+    integration: row.integration,
+    tokenName: row.token_name,
+    projectKey: row.project_key,
+    environmentKey: row.environment_key,
+    segments: JSON.parse(row.segments) as SyncSegmentCounts[],
+    members: row.members,
+    status: row.status as SyncStatus,
+    statusCode: row.status_code,
+    durationMs: row.duration_ms
+  }
+  if (row.error_code !== null) record.error = { code: row.error_code, message: row.error_message ?? '' }
+  return record
+}
 
 function toRecord(row: SegmentRow): SegmentRecord {
   const record: SegmentRecord = {
@@ -128,6 +210,14 @@ function toRecord(row: SegmentRow): SegmentRecord {
     includedCount: row.included_count
   }
   if (row.external_link !== null) record._externalLink = row.external_link
+  if (row.last_sync_time != null) {
+    record._lastSync = {
+      time: row.last_sync_time,
+      status: row.last_sync_status as SyncStatus,
+      added: row.last_sync_added ?? 0,
+      removed: row.last_sync_removed ?? 0
+    }
+  }
   return record
 }
 
@@ -194,8 +284,53 @@ export const SQL = {
   purgeMembers: `DELETE FROM members WHERE segment_id = ? AND context_key IN
     (SELECT context_key FROM members WHERE segment_id = ? ORDER BY context_key LIMIT ?)`,
   unqueueDrop: 'DELETE FROM dropped_segments WHERE segment_id = ?',
-  ping: 'SELECT 1'
+  ping: 'SELECT 1',
+  insertHistory: `INSERT INTO sync_history (project_key, environment_key, request_id, time, operation, integration,
+    token_name, segments, members, status, status_code, error_code, error_message, duration_ms)
+    VALUES (@projectKey, @environmentKey, @requestId, @time, @operation, @integration, @tokenName, @segments,
+    @members, @status, @statusCode, @errorCode, @errorMessage, @durationMs)`,
+  setLastSync: `UPDATE segments SET last_sync_time = ?, last_sync_status = ?, last_sync_added = ?, last_sync_removed = ?
+    WHERE project_key = ? AND environment_key = ? AND segment_key = ?`,
+  // Newest first along the environment's index; the filters are checked on the rows the index yields.
+  listHistory: `SELECT * FROM sync_history WHERE project_key = @projectKey AND environment_key = @environmentKey
+    AND seq < @after
+    AND (@status IS NULL OR status = @status)
+    AND (@integration IS NULL OR integration = @integration)
+    AND (@segmentKey IS NULL OR EXISTS
+      (SELECT 1 FROM json_each(segments) WHERE json_extract(value, '$.segmentKey') = @segmentKey))
+    ORDER BY seq DESC LIMIT @limit`,
+  pruneHistory: `DELETE FROM sync_history WHERE project_key = @projectKey AND environment_key = @environmentKey
+    AND seq <= (SELECT seq FROM sync_history WHERE project_key = @projectKey AND environment_key = @environmentKey
+    ORDER BY seq DESC LIMIT 1 OFFSET @retention)`,
+  synchronizedOn: 'SELECT max(last_modified_date) FROM segments WHERE project_key = ? AND environment_key = ?'
 } as const
+
+interface HistoryParams {
+  projectKey: string
+  environmentKey: string
+  requestId: string
+  time: number
+  operation: string
+  integration: string
+  tokenName: string
+  segments: string
+  members: number
+  status: string
+  statusCode: number
+  errorCode: string | null
+  errorMessage: string | null
+  durationMs: number
+}
+
+interface HistoryQueryParams {
+  projectKey: string
+  environmentKey: string
+  after: number
+  status: string | null
+  integration: string | null
+  segmentKey: string | null
+  limit: number
+}
 
 /** Every statement, prepared once at open. */
 function prepareStatements(db: Database.Database) {
@@ -221,11 +356,19 @@ function prepareStatements(db: Database.Database) {
     nextDropped: db.prepare<[], number>(SQL.nextDropped).pluck(),
     purgeMembers: db.prepare<[number, number, number]>(SQL.purgeMembers),
     unqueueDrop: db.prepare<[number]>(SQL.unqueueDrop),
-    ping: db.prepare(SQL.ping).pluck()
+    ping: db.prepare(SQL.ping).pluck(),
+    insertHistory: db.prepare<[HistoryParams]>(SQL.insertHistory),
+    setLastSync: db.prepare<[number, string, number, number, string, string, string]>(SQL.setLastSync),
+    listHistory: db.prepare<[HistoryQueryParams], HistoryRow>(SQL.listHistory),
+    pruneHistory: db.prepare<[{ projectKey: string; environmentKey: string; retention: number }]>(
+      SQL.pruneHistory
+    ),
+    synchronizedOn: db.prepare<[string, string], number | null>(SQL.synchronizedOn).pluck()
   }
 }
 
 export class SqliteSegmentStore implements SegmentStore {
+  readonly kind = 'sqlite'
   private readonly db: Database.Database
   private readonly stmt: ReturnType<typeof prepareStatements>
   private readonly applyTx: (
@@ -234,7 +377,13 @@ export class SqliteSegmentStore implements SegmentStore {
     options: ApplyOptions
   ) => ApplyResult
   private readonly groupTx: Database.Transaction<(group: PendingApply[]) => Outcome[]>
-  private readonly deleteTx: Database.Transaction<(env: EnvironmentRef, segmentKey: string) => boolean>
+  private readonly deleteTx: Database.Transaction<
+    (env: EnvironmentRef, segmentKey: string, draft: SyncRecordDraft | undefined) => boolean
+  >
+  private readonly recordTx: Database.Transaction<(records: PendingRecord[]) => void>
+  private readonly pruner: HistoryPruner
+  private pendingRecords: PendingRecord[] = []
+  private recordFlushScheduled = false
   private readonly listTx: Database.Transaction<
     (env: EnvironmentRef, page: { limit: number; offset: number }) => Page<SegmentRecord>
   >
@@ -243,7 +392,7 @@ export class SqliteSegmentStore implements SegmentStore {
   private flushScheduled = false
   private purgeTimer: NodeJS.Timeout | undefined
 
-  constructor(path: string, options: { synchronous?: SqliteSynchronous } = {}) {
+  constructor(path: string, options: { synchronous?: SqliteSynchronous } & HistoryOptions = {}) {
     this.db = new Database(path)
     try {
       this.configure(options.synchronous ?? 'FULL')
@@ -261,9 +410,21 @@ export class SqliteSegmentStore implements SegmentStore {
         this.applyChanges(env, changes, options)
     )
     this.groupTx = this.db.transaction((group: PendingApply[]) => group.map((item) => this.applyOne(item)))
-    this.deleteTx = this.db.transaction((env: EnvironmentRef, segmentKey: string) =>
-      this.deleteOne(env, segmentKey)
+    this.deleteTx = this.db.transaction(
+      (env: EnvironmentRef, segmentKey: string, draft: SyncRecordDraft | undefined) =>
+        this.deleteOne(env, segmentKey, draft)
     )
+    this.recordTx = this.db.transaction((records: PendingRecord[]) => {
+      for (const { env, record } of records) this.writeRecord(env, record)
+    })
+    this.pruner = new HistoryPruner(options, DEFAULT_HISTORY_RETENTION, (env, retention) => {
+      if (this.db.open)
+        this.stmt.pruneHistory.run({
+          projectKey: env.projectKey,
+          environmentKey: env.environmentKey,
+          retention
+        })
+    })
     // One read transaction, so the page and the total come from the same snapshot.
     this.listTx = this.db.transaction((env: EnvironmentRef, page: { limit: number; offset: number }) => ({
       items: this.stmt.listSegments
@@ -359,6 +520,7 @@ export class SqliteSegmentStore implements SegmentStore {
     const now = options.now ?? Date.now()
     const s = this.stmt
     const segments: SegmentRecord[] = []
+    const counts: SyncSegmentCounts[] = []
 
     for (const change of changes) {
       let row = s.segment.get(projectKey, environmentKey, change.segmentKey)
@@ -404,11 +566,17 @@ export class SqliteSegmentStore implements SegmentStore {
 
       const id = row.id
       const { adds, removes } = splitOps(change.ops)
-      let delta = 0
       // changes() counts only rows really inserted or deleted, so re-adds and absent removes are free.
-      if (adds.length > 0) delta += s.addMembers.run(id, JSON.stringify(adds)).changes
-      if (removes.length > 0) delta -= s.removeMembers.run(id, JSON.stringify(removes)).changes
+      const added = adds.length > 0 ? s.addMembers.run(id, JSON.stringify(adds)).changes : 0
+      const removed = removes.length > 0 ? s.removeMembers.run(id, JSON.stringify(removes)).changes : 0
+      const delta = added - removed
       s.touchSegment.run(change.name, now, change.externalLink ?? null, delta, id)
+      counts.push({
+        segmentKey: change.segmentKey,
+        added,
+        removed,
+        unchanged: adds.length + removes.length - added - removed
+      })
       segments.push(
         toRecord({
           ...row,
@@ -419,16 +587,68 @@ export class SqliteSegmentStore implements SegmentStore {
         })
       )
     }
+    if (options.record) {
+      const record = successRecord(options.record, env, counts, Date.now())
+      this.writeRecord(env, record)
+      segments.forEach((segment, i) => {
+        segment._lastSync = {
+          time: record.time,
+          status: 'success',
+          added: counts[i].added,
+          removed: counts[i].removed
+        }
+      })
+    }
     return { segments }
   }
 
-  private deleteOne(env: EnvironmentRef, segmentKey: string): boolean {
+  /** Writes a record and the touched segments' `_lastSync`, inside the caller's transaction. */
+  private writeRecord(env: EnvironmentRef, record: SyncRecord): void {
+    const { projectKey, environmentKey } = env
+    this.stmt.insertHistory.run({
+      projectKey,
+      environmentKey,
+      requestId: record.requestId,
+      time: record.time,
+      operation: record.operation,
+      integration: record.integration,
+      tokenName: record.tokenName,
+      segments: JSON.stringify(record.segments),
+      members: record.members,
+      status: record.status,
+      statusCode: record.statusCode,
+      errorCode: record.error?.code ?? null,
+      errorMessage: record.error?.message ?? null,
+      durationMs: Math.round(record.durationMs)
+    })
+    // A delete leaves no segment to carry it; an error touches only segments that exist.
+    if (record.operation !== 'delete') {
+      for (const counts of record.segments) {
+        this.stmt.setLastSync.run(
+          record.time,
+          record.status,
+          counts.added,
+          counts.removed,
+          projectKey,
+          environmentKey,
+          counts.segmentKey
+        )
+      }
+    }
+    this.pruner.touched(env)
+  }
+
+  private deleteOne(env: EnvironmentRef, segmentKey: string, draft: SyncRecordDraft | undefined): boolean {
     const s = this.stmt
     const row = s.segment.get(env.projectKey, env.environmentKey, segmentKey)
     if (row === undefined) return false
     s.deleteSegment.run(row.id)
     s.upsertTombstone.run(env.projectKey, env.environmentKey, segmentKey, row.generation)
     if (row.included_count > 0) s.queueDrop.run(row.id)
+    if (draft) {
+      const counts = { segmentKey, added: 0, removed: row.included_count, unchanged: 0 }
+      this.writeRecord(env, { ...successRecord(draft, env, [counts], Date.now()), members: 0 })
+    }
     return true
   }
 
@@ -543,10 +763,14 @@ export class SqliteSegmentStore implements SegmentStore {
     }
   }
 
-  async deleteSegment(env: EnvironmentRef, segmentKey: string): Promise<boolean> {
+  async deleteSegment(
+    env: EnvironmentRef,
+    segmentKey: string,
+    options: { record?: SyncRecordDraft } = {}
+  ): Promise<boolean> {
     let deleted: boolean
     try {
-      deleted = this.deleteTx.immediate(env, segmentKey)
+      deleted = this.deleteTx.immediate(env, segmentKey, options.record)
     } catch (error) {
       throw unavailable(this.db, error)
     }
@@ -562,8 +786,74 @@ export class SqliteSegmentStore implements SegmentStore {
     }
   }
 
+  /**
+   * Rejected requests' records are queued and committed together once per event-loop turn, so a
+   * flood of refused requests costs one transaction per turn, not one each.
+   */
+  recordSync(env: EnvironmentRef, record: SyncRecord): Promise<void> {
+    if (!this.db.open) return Promise.reject(new StoreUnavailableError('SQLite store is closed'))
+    return new Promise((resolve, reject) => {
+      this.pendingRecords.push({ env, record, resolve, reject })
+      if (this.recordFlushScheduled) return
+      this.recordFlushScheduled = true
+      setImmediate(() => this.flushRecords())
+    })
+  }
+
+  private flushRecords(): void {
+    this.recordFlushScheduled = false
+    const records = this.pendingRecords
+    this.pendingRecords = []
+    if (records.length === 0) return
+    try {
+      this.recordTx.immediate(records)
+    } catch (error) {
+      const failure = unavailable(this.db, error)
+      for (const item of records) item.reject(failure)
+      return
+    }
+    for (const item of records) item.resolve()
+  }
+
+  async listSyncHistory(env: EnvironmentRef, query: SyncHistoryQuery): Promise<SyncHistoryPage> {
+    const after = parseCursor(query.after)
+    let rows: HistoryRow[]
+    try {
+      rows = this.stmt.listHistory.all({
+        projectKey: env.projectKey,
+        environmentKey: env.environmentKey,
+        after,
+        status: query.status ?? null,
+        integration: query.integration ?? null,
+        segmentKey: query.segmentKey ?? null,
+        // One more than asked for tells whether another page follows.
+        limit: query.limit + 1
+      })
+    } catch (error) {
+      throw unavailable(this.db, error)
+    }
+    const more = rows.length > query.limit
+    if (more) rows.length = query.limit
+    return { items: rows.map(toSyncRecord), next: more ? String(rows[rows.length - 1].seq) : null }
+  }
+
+  /** Prunes every environment's history to its retention now rather than in the background. */
+  async pruneSyncHistory(): Promise<void> {
+    await this.pruner.flush()
+  }
+
+  async synchronizedOn(env: EnvironmentRef): Promise<number | undefined> {
+    try {
+      return this.stmt.synchronizedOn.get(env.projectKey, env.environmentKey) ?? undefined
+    } catch (error) {
+      throw unavailable(this.db, error)
+    }
+  }
+
   async close(): Promise<void> {
     while (this.pending.length > 0 && this.db.open) this.flush()
+    if (this.db.open) this.flushRecords()
+    this.pruner.stop()
     clearTimeout(this.purgeTimer)
     this.purgeTimer = undefined
     if (this.db.open) this.db.close()
