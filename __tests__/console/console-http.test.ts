@@ -8,13 +8,13 @@ import { SESSION_COOKIE } from '../../src/console/session'
 import {
   ADMIN_TOKEN,
   ENVIRONMENT,
-  HOSTILE,
-  hostileSegmentKey,
+  HOSTILE_SEGMENT,
   POWER_USERS,
   PROJECT,
   READER_TOKEN,
   startConsoleReceiver,
   WRITER_TOKEN,
+  ENV_REF,
   type ConsoleReceiver
 } from './helpers'
 
@@ -177,7 +177,7 @@ describe('pages', () => {
 
   it('renders partner strings as text: no markup, no script link', async () => {
     const { cookie } = await signIn(ADMIN_TOKEN)
-    const key = await hostileSegmentKey(env.receiver)
+    const key = HOSTILE_SEGMENT
     const pages = [
       await inject({ url: consoleSegmentPath(PROJECT, ENVIRONMENT, key), cookie }),
       await inject({ url: `${consoleSegmentPath(PROJECT, ENVIRONMENT, key)}/members`, cookie }),
@@ -208,9 +208,7 @@ describe('state changes', () => {
       await inject({ method: 'POST', url, cookie, form: { _csrf: 'x'.repeat(43), confirm: POWER_USERS } })
     ]
     expect(attempts.map((a) => a.statusCode)).toEqual([403, 403, 403, 403, 403])
-    expect(
-      await env.receiver.store.getSegment({ projectKey: PROJECT, environmentKey: ENVIRONMENT }, POWER_USERS)
-    ).toBeDefined()
+    expect(await env.receiver.store.getSegment(ENV_REF, POWER_USERS)).toBeDefined()
   })
 
   it('refuses a delete by a token without deleteSegment, and one without the confirmation', async () => {
@@ -231,8 +229,6 @@ describe('state changes', () => {
       form: { _csrf: admin.csrf }
     })
     expect(unconfirmed.statusCode).toBe(400)
-    expect(
-      await env.receiver.store.getSegment({ projectKey: PROJECT, environmentKey: ENVIRONMENT }, POWER_USERS)
-    ).toBeDefined()
+    expect(await env.receiver.store.getSegment(ENV_REF, POWER_USERS)).toBeDefined()
   })
 })

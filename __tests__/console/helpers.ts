@@ -1,13 +1,14 @@
 /**
- * A receiver for the console tests: two environments, three tokens, and segments synced through
- * the real segment-targets endpoint — a plain one with a few hundred members and several syncs,
- * one whose every partner-controlled string is hostile, and rejected requests whose error messages
- * carry hostile text.
+ * A receiver for the console tests: two environments, three tokens, and segments with their sync
+ * history — a plain one with a few hundred members and several syncs, one whose every
+ * partner-controlled string is hostile, and a rejected request whose error message carries hostile
+ * text.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createReceiver, type Receiver } from '../../src/receiver/index'
+import { segmentKeyFor } from '../../src/receiver/segment-key'
 
 export const PROJECT = 'shop'
 export const ENVIRONMENT = 'production'
@@ -66,79 +67,87 @@ export interface ConsoleReceiver {
   close(): Promise<void>
 }
 
-async function sync(receiver: Receiver, integration: string, body: unknown): Promise<number> {
-  const response = await receiver.app.inject({
-    method: 'POST',
-    url: `/api/v2/segment-targets/${integration}`,
-    headers: { authorization: WRITER_TOKEN, 'content-type': 'application/json' },
-    payload: JSON.stringify(body)
-  })
-  return response.statusCode
-}
-
-function engageBatch(
-  cohortId: string,
-  cohortName: string,
-  keys: string[],
-  value: boolean,
-  environmentId = CLIENT_SIDE_ID
-) {
-  return {
-    environmentId,
-    contextKind: 'user',
-    batch: keys.map((userId) => ({ userId, cohortId, cohortName, value }))
-  }
-}
+export const ENV_REF = { projectKey: PROJECT, environmentKey: ENVIRONMENT }
 
 const userKeys = (from: number, to: number) =>
   Array.from({ length: to - from }, (_, i) => `user-${String(from + i).padStart(4, '0')}`)
+
+const DAY = 24 * 60 * 60 * 1000
+const START = Date.UTC(2026, 10, 20, 9, 30)
+
+/**
+ * Syncs as the segment-targets route applies them: through the store, each with the record of its
+ * request, at times a day apart.
+ */
+async function seed(receiver: Receiver): Promise<void> {
+  let step = 0
+  const sync = async (
+    integrationKey: string,
+    cohortId: string,
+    name: string,
+    keys: string[],
+    included: boolean,
+    externalLink?: string
+  ) => {
+    const time = START + step * DAY
+    step += 1
+    await receiver.store.apply(
+      ENV_REF,
+      [
+        {
+          segmentKey: segmentKeyFor(integrationKey, cohortId),
+          name,
+          contextKind: 'user',
+          integrationKey,
+          externalLink,
+          ops: keys.map((contextKey) => ({ contextKey, included }))
+        }
+      ],
+      {
+        allowCreate: true,
+        now: time,
+        record: {
+          requestId: `req-${step}`,
+          time,
+          operation: 'segment-targets',
+          integration: integrationKey,
+          tokenName: 'segment-writer',
+          statusCode: 204
+        }
+      }
+    )
+  }
+  await sync('segment-audiences', 'aud_power', 'Power users', userKeys(0, 150), true)
+  await sync('segment-audiences', 'aud_power', 'Power users', userKeys(150, 260), true)
+  await sync('segment-audiences', 'aud_power', 'Power users', userKeys(0, 30), false)
+  await sync('segment-audiences', 'aud_power', 'Power users', userKeys(200, 230), true)
+  await sync('segment-audiences', 'aud_trial', 'Trial accounts', userKeys(500, 512), true)
+  await sync('amplitude', HOSTILE.cohortId, HOSTILE.name, HOSTILE.members, true, HOSTILE.link)
+  // A rejected request whose message quotes what the partner sent.
+  await receiver.store.recordSync(ENV_REF, {
+    requestId: 'req-rejected',
+    time: START + step * DAY,
+    operation: 'segment-targets',
+    integration: 'segment-audiences',
+    tokenName: 'segment-writer',
+    ...ENV_REF,
+    segments: [],
+    members: 0,
+    status: 'error',
+    statusCode: 400,
+    error: {
+      code: 'unknown_environment',
+      message: `unknown environment: no environment has the client-side ID ${JSON.stringify(HOSTILE.environmentId)}`
+    },
+    durationMs: 1
+  })
+}
 
 /** The receiver with its segments and history, on SQLite in a temporary directory. */
 export async function startConsoleReceiver(): Promise<ConsoleReceiver> {
   const dataDir = mkdtempSync(join(tmpdir(), 'synced-segments-console-'))
   const receiver = await createReceiver({ dataDir, config: CONFIG, logger: false })
-  const statuses = [
-    await sync(
-      receiver,
-      'segment-audiences',
-      engageBatch('aud_power', 'Power users', userKeys(0, 150), true)
-    ),
-    await sync(
-      receiver,
-      'segment-audiences',
-      engageBatch('aud_power', 'Power users', userKeys(150, 260), true)
-    ),
-    await sync(
-      receiver,
-      'segment-audiences',
-      engageBatch('aud_power', 'Power users', userKeys(0, 30), false)
-    ),
-    await sync(
-      receiver,
-      'segment-audiences',
-      engageBatch('aud_trial', 'Trial accounts', userKeys(500, 512), true)
-    ),
-    await sync(receiver, 'amplitude', {
-      environmentId: CLIENT_SIDE_ID,
-      contextKind: 'user',
-      batch: HOSTILE.members.map((userId) => ({
-        userId,
-        cohortId: HOSTILE.cohortId,
-        cohortName: HOSTILE.name,
-        cohortUrl: HOSTILE.link,
-        value: true
-      }))
-    })
-  ]
-  if (statuses.some((s) => s !== 204))
-    throw new Error(`seeding the console's receiver failed: ${statuses.join(', ')}`)
-  // Rejected on purpose: the error message quotes the hostile client-side ID.
-  const rejected = await sync(
-    receiver,
-    'segment-audiences',
-    engageBatch('aud_power', 'Power users', ['user-x'], true, HOSTILE.environmentId)
-  )
-  if (rejected !== 400) throw new Error(`the hostile rejected sync answered ${rejected}`)
+  await seed(receiver)
   return {
     receiver,
     dataDir,
@@ -149,14 +158,4 @@ export async function startConsoleReceiver(): Promise<ConsoleReceiver> {
   }
 }
 
-export function hostileSegmentKey(receiver: Receiver): Promise<string> {
-  return receiver.store
-    .listSegments(
-      { projectKey: PROJECT, environmentKey: ENVIRONMENT },
-      { limit: 50, offset: 0, filter: { external: ['amplitude'] } }
-    )
-    .then((page) => {
-      if (page.items.length !== 1) throw new Error('expected one amplitude segment')
-      return page.items[0].key
-    })
-}
+export const HOSTILE_SEGMENT = segmentKeyFor('amplitude', HOSTILE.cohortId)
