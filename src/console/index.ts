@@ -40,6 +40,7 @@ export const CONSOLE_DIR = resolve(__dirname, '../../src/console')
 /** Every file under `/console/assets/`: our own and the pinned libraries, from the package. */
 const ASSETS: Record<string, { file: string; type: string }> = {
   'console.css': { file: resolve(CONSOLE_DIR, 'assets/console.css'), type: 'text/css; charset=utf-8' },
+  'favicon.svg': { file: resolve(CONSOLE_DIR, 'assets/favicon.svg'), type: 'image/svg+xml' },
   'console.js': { file: resolve(CONSOLE_DIR, 'assets/console.js'), type: 'text/javascript; charset=utf-8' },
   'htmx.min.js': {
     file: require.resolve('htmx.org/dist/htmx.min.js'),
