@@ -21,7 +21,17 @@
     var options = {
       width: width,
       height: 260,
-      scales: { x: { time: true }, size: { auto: true }, delta: { auto: true } },
+      scales: {
+        // One sync alone would stretch the time axis over years: show the day around it instead.
+        x: {
+          time: true,
+          range: function (_u, min, max) {
+            return min === max ? [min - 43200, max + 43200] : [min, max]
+          }
+        },
+        size: { auto: true },
+        delta: { auto: true }
+      },
       axes: [
         {},
         { scale: 'size', label: 'members' },
