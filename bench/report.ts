@@ -6,6 +6,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
 import type { BigSegmentFigures } from './big-segment'
 import type { CodeSource } from './code'
+import type { ConsolePagesFigures } from './console'
 import type { DestinationFigures } from './destination'
 import type { ReceiverRun } from './receiver'
 
@@ -43,6 +44,7 @@ export interface BenchResult {
   receiverRepeats: ReceiverRun[][]
   destination: DestinationFigures
   bigSegment: BigSegmentFigures
+  consolePages: ConsolePagesFigures
   targets: Target[]
 }
 

@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchBigSegment, type BigSegmentSizes } from './big-segment'
 import { loadCode, type CodeSource } from './code'
+import { benchConsolePages, consoleTargets, type ConsolePagesSizes } from './console'
 import { benchDestination, type DestinationSizes } from './destination'
 import { benchReceiver, type ReceiverRun, type ReceiverSizes } from './receiver'
 import { describeMachine, formatResult, judgeTargets, type BenchResult } from './report'
@@ -32,6 +33,7 @@ interface Sizes {
   receiver: ReceiverSizes & { repeats: number }
   destination: DestinationSizes
   bigSegment: BigSegmentSizes
+  consolePages: ConsolePagesSizes
 }
 
 /** About two minutes on 2 cores: 3 × 6 receiver runs of 600 requests, 2 × 7 destination rounds, the big segment. */
@@ -46,7 +48,8 @@ const FULL: Sizes = {
     steadyWarmupBatches: 2000,
     steadyWarmupEvents: 10
   },
-  bigSegment: { requests: 1000, membersPerRequest: 1000, connections: 8, lookups: 20_000, pageSize: 10_000 }
+  bigSegment: { requests: 1000, membersPerRequest: 1000, connections: 8, lookups: 20_000, pageSize: 10_000 },
+  consolePages: { members: 1_000_000, renders: 100 }
 }
 
 /** Every code path of FULL, in seconds. */
@@ -61,7 +64,8 @@ const SMOKE: Sizes = {
     steadyWarmupBatches: 2,
     steadyWarmupEvents: 5
   },
-  bigSegment: { requests: 20, membersPerRequest: 100, connections: 2, lookups: 100, pageSize: 500 }
+  bigSegment: { requests: 20, membersPerRequest: 100, connections: 2, lookups: 100, pageSize: 500 },
+  consolePages: { members: 25_000, renders: 5 }
 }
 
 /** Field-wise median of figure objects (all fields numeric). */
@@ -150,6 +154,13 @@ async function main(): Promise<void> {
     `big segment: ${bigSegment.members.toLocaleString('en')} members loaded in ${bigSegment.loadSeconds.toFixed(2)} s`
   )
 
+  await quiet.wait()
+  const consolePages = await benchConsolePages(code, sizes.consolePages)
+  progress(
+    `console: ${consolePages.members.toLocaleString('en')}-member segment, segment page p99 ${consolePages.segmentPage.p99Ms.toFixed(1)} ms, ` +
+      `members page p99 ${consolePages.middleMembersPage.p99Ms.toFixed(1)} ms`
+  )
+
   const result: BenchResult = {
     generatedAt: new Date().toISOString(),
     smoke,
@@ -162,7 +173,8 @@ async function main(): Promise<void> {
     receiverRepeats: repeats,
     destination,
     bigSegment,
-    targets: judgeTargets(receiver, destination, bigSegment)
+    consolePages,
+    targets: [...judgeTargets(receiver, destination, bigSegment), ...consoleTargets(consolePages)]
   }
   mkdirSync(dirname(out), { recursive: true })
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
