@@ -17,7 +17,12 @@ import type { Action } from '../receiver/config'
 import { CONSOLE_PREFIX, consoleSegmentPath } from '../receiver/links'
 import type { ReceiverContext } from '../receiver/routes/context'
 import type { EnvironmentRef, SegmentRecord } from '../store/types'
-import { describeIntegrations, ICON_TYPES, type ConsoleIntegration } from './integrations'
+import {
+  describeIntegrations,
+  ICON_TYPES,
+  skippedIntegrations,
+  type ConsoleIntegration
+} from './integrations'
 import {
   csrfToken,
   decodeSession,
@@ -384,7 +389,7 @@ const consolePlugin: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
         { label: 'Integrations' }
       ]),
       loaded,
-      skipped: undefined
+      skipped: skippedIntegrations(ctx.integrations)
     })
   })
 

@@ -58,3 +58,17 @@ export function describeIntegrations(
   }
   return described
 }
+
+/**
+ * The manifests loaded without a `syncedSegment` capability (§B8: most of LaunchDarkly's
+ * directory), when the loader keeps them beside the integrations (`integrations.skipped`).
+ */
+export function skippedIntegrations(
+  integrations: Map<string, CompiledIntegration>
+): Array<{ key: string; name: string; reason: string }> | undefined {
+  const skipped = (integrations as { skipped?: Map<string, { key: string; name: string }> }).skipped
+  if (!(skipped instanceof Map)) return undefined
+  return [...skipped.values()]
+    .sort((a, b) => a.key.localeCompare(b.key))
+    .map(({ key, name }) => ({ key, name, reason: 'its manifest has no syncedSegment capability' }))
+}

@@ -22,11 +22,13 @@
       width: width,
       height: 260,
       scales: {
-        // One sync alone would stretch the time axis over years: show the day around it instead.
+        // Room for the first and last bars; one sync alone would stretch the axis over years, so it
+        // gets the day around it.
         x: {
           time: true,
           range: function (_u, min, max) {
-            return min === max ? [min - 43200, max + 43200] : [min, max]
+            var pad = min === max ? 43200 : (max - min) * 0.05
+            return [min - pad, max + pad]
           }
         },
         size: { auto: true },
