@@ -86,7 +86,8 @@ describe('GET /api/v2/segments/:proj/:env/:key', () => {
       lastModifiedDate: expect.any(Number),
       _external: 'rudderstack',
       _externalLink: 'https://rudderstack.example.com/cohorts/1',
-      includedCount: 2
+      includedCount: 2,
+      _lastSync: { time: expect.any(Number), status: 'success', added: 2, removed: 0 }
     })
     expect(segment.creationDate).toBeGreaterThanOrEqual(before)
     expect(segment.lastModifiedDate).toBeGreaterThanOrEqual(segment.creationDate)

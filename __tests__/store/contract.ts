@@ -41,11 +41,7 @@ export function removes(...keys: string[]): MembershipOp[] {
   return keys.map((contextKey) => ({ contextKey, included: false }))
 }
 
-export function change(
-  segmentKey: string,
-  ops: MembershipOp[],
-  extra: Partial<SegmentChange> = {}
-): SegmentChange {
+export function change(segmentKey: string, ops: MembershipOp[], extra: Partial<SegmentChange> = {}): SegmentChange {
   return {
     segmentKey,
     name: `Cohort ${segmentKey}`,

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import * as demo from './demo'
+import * as history from './history'
 import * as integrations from './integrations'
 import * as replay from './replay'
 import * as segments from './segments'
@@ -16,7 +17,7 @@ export interface CommandModule {
   register(program: Command): void
 }
 
-export const COMMANDS: CommandModule[] = [serve, replay, demo, segments, integrations]
+export const COMMANDS: CommandModule[] = [serve, replay, demo, segments, history, integrations]
 
 /** Read at run time: package.json sits two levels up from both src/cli and dist/cli. */
 export function packageVersion(): string {

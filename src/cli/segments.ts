@@ -35,7 +35,7 @@ function segmentsUrl(target: ReceiverTarget, ...path: string[]): URL {
   return new URL(`/api/v2/segments/${parts}`, target.baseUrl)
 }
 
-async function getJson<T>(target: ReceiverTarget, url: URL): Promise<T> {
+export async function getJson<T>(target: ReceiverTarget, url: URL): Promise<T> {
   const response = await fetch(url, { headers: { Authorization: target.apiKey, Accept: 'application/json' } })
   const text = await response.text()
   if (!response.ok) {
@@ -139,7 +139,7 @@ export function formatSegmentDetails(segment: SegmentRecord): string[] {
   ]
 }
 
-interface TargetOptions {
+export interface TargetOptions {
   baseUrl: string
   apiKey?: string
   data: string
@@ -158,7 +158,7 @@ export function resolveTarget(options: TargetOptions): ReceiverTarget {
   return { baseUrl: options.baseUrl, apiKey, project: options.project, environment: options.environment }
 }
 
-function withTargetOptions(command: Command): Command {
+export function withTargetOptions(command: Command): Command {
   return command
     .option('--base-url <url>', 'the receiver', 'http://127.0.0.1:8787')
     .option('--api-key <token>', 'a token with viewProject (default: the development token in --data)')

@@ -4,15 +4,10 @@
  * with HTML or a stack trace.
  */
 import { isUtf8 } from 'node:buffer'
+import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, {
-  LogController,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest
-} from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import consolePlugin from '../console'
 import { BadRequestError, HttpError } from '../errors'
 import type { SegmentStore } from '../store/types'
@@ -21,7 +16,11 @@ import { CONSOLE_PREFIX } from './links'
 import type { ReceiverConfig } from './config'
 import type { CompiledIntegration } from './integrations'
 import { createContext, JSON_TYPE } from './routes/context'
+import { noteSyncError, registerSyncHistory } from './history'
+import { registerMetrics } from './metrics'
 import healthRoutes from './routes/health'
+import metricsRoutes from './routes/metrics'
+import syncHistoryRoutes from './routes/sync-history'
 import sdkRoutes from './routes/sdk'
 import segmentTargetsRoutes, { renderSyncResponse } from './routes/segment-targets'
 import segmentsRoutes from './routes/segments'
@@ -36,6 +35,10 @@ export interface BuildAppOptions {
   logger?: boolean | object
   /** A request not received in full within this time is answered 408 (slow clients); default 30 s. */
   requestTimeoutMs?: number
+  /** The sync history (§F); on by default, off when this or the configuration's `history.enabled` is false. */
+  history?: boolean
+  /** `GET /metrics` (§F); on by default, off when this or the configuration's `metrics.enabled` is false. */
+  metrics?: boolean
 }
 
 const INTERNAL_ERROR = { code: 'internal_error', message: 'internal error' }
@@ -60,34 +63,17 @@ function toHttpError(error: unknown): HttpError | undefined {
   const e = error as Partial<FastifyError>
   if (e.validation) return new BadRequestError(e.message ?? 'invalid request')
   const known = typeof e.code === 'string' ? FASTIFY_ERRORS[e.code] : undefined
-  if (known)
-    return new HttpError(
-      known.status,
-      known.code,
-      e.message ?? STATUS_CODES[known.status] ?? 'invalid request'
-    )
-  if (
-    typeof e.code === 'string' &&
-    e.code.startsWith('FST_') &&
-    typeof e.statusCode === 'number' &&
-    e.statusCode >= 400 &&
-    e.statusCode < 500
-  ) {
+  if (known) return new HttpError(known.status, known.code, e.message ?? STATUS_CODES[known.status] ?? 'invalid request')
+  if (typeof e.code === 'string' && e.code.startsWith('FST_') && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new HttpError(e.statusCode, 'invalid_request', e.message ?? 'invalid request')
   }
   return undefined
 }
 
-function sendError(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  error: HttpError,
-  publicUrl: string | undefined
-): FastifyReply {
+function sendError(request: FastifyRequest, reply: FastifyReply, error: HttpError, publicUrl: string | undefined): FastifyReply {
+  noteSyncError(request, error)
   if (error instanceof TooManyRequestsError) {
-    reply
-      .header('x-ratelimit-reset', String(error.resetAt))
-      .header('retry-after', String(error.retryAfterSeconds))
+    reply.header('x-ratelimit-reset', String(error.resetAt)).header('retry-after', String(error.retryAfterSeconds))
   }
   if (request.integration) {
     let rendered: string | undefined
@@ -108,11 +94,7 @@ function sendError(
 }
 
 /** A JSON body only: invalid UTF-8 or JSON is a 400, an empty body is left undefined for the route. */
-function parseJsonBody(
-  _request: FastifyRequest,
-  body: Buffer,
-  done: (err: Error | null, body?: unknown) => void
-): void {
+function parseJsonBody(_request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void {
   if (body.length === 0) return done(null, undefined)
   if (!isUtf8(body)) return done(new BadRequestError('request body is not valid UTF-8'))
   try {
@@ -128,8 +110,7 @@ function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void 
     socket.destroy()
     return
   }
-  const status =
-    error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+  const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
   const body = JSON.stringify({
     code: status === 408 ? 'request_timeout' : 'invalid_request',
     message: status === 408 ? 'request not received in time' : 'malformed HTTP request'
@@ -158,10 +139,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     // within the timeout plus a quarter of it (at most a second).
     http:
       requestTimeout > 0
-        ? {
-            connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(requestTimeout / 4))),
-            headersTimeout: requestTimeout
-          }
+        ? { connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(requestTimeout / 4))), headersTimeout: requestTimeout }
         : null,
     logger: loggerOptions(options.logger),
     // The hot path logs nothing on success; errors worth a look are logged by the error handler.
@@ -180,14 +158,13 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
         .type(JSON_TYPE)
         .send(
           tooLong
-            ? {
-                code: 'uri_too_long',
-                message: `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`
-              }
+            ? { code: 'uri_too_long', message: `a path parameter is longer than ${MAX_PARAM_LENGTH} characters` }
             : { code: 'invalid_request', message: 'the URL is not validly percent-encoded' }
         )
     },
-    clientErrorHandler
+    clientErrorHandler,
+    // Request ids name records in the sync history: unique across restarts and receivers.
+    genReqId: () => randomUUID()
   })
 
   app.decorateRequest('principal', null)
@@ -197,25 +174,20 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJsonBody)
 
+  const metrics = options.metrics !== false && config.metrics?.enabled !== false ? registerMetrics(app, ctx) : undefined
+  registerSyncHistory(app, ctx, { enabled: options.history !== false && config.history?.enabled !== false, metrics })
+
   app.setErrorHandler((error, request, reply) => {
     const httpError = toHttpError(error)
     if (httpError) return sendError(request, reply, httpError, config.publicUrl)
     // Details stay in the log; the client learns only that it was not its fault.
     request.log.error({ err: error, url: request.routeOptions.url, method: request.method }, 'internal error')
-    return sendError(
-      request,
-      reply,
-      new HttpError(500, INTERNAL_ERROR.code, INTERNAL_ERROR.message),
-      config.publicUrl
-    )
+    return sendError(request, reply, new HttpError(500, INTERNAL_ERROR.code, INTERNAL_ERROR.message), config.publicUrl)
   })
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0].slice(0, 200)
-    return reply
-      .code(404)
-      .type(JSON_TYPE)
-      .send({ code: 'not_found', message: `no route for ${request.method} ${path}` })
+    return reply.code(404).type(JSON_TYPE).send({ code: 'not_found', message: `no route for ${request.method} ${path}` })
   })
 
   void app.register(segmentTargetsRoutes, { ctx })
@@ -224,5 +196,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   void app.register(sdkRoutes, { ctx })
   void app.register(healthRoutes, { ctx })
   void app.register(consolePlugin, { ctx, prefix: CONSOLE_PREFIX })
+  void app.register(syncHistoryRoutes, { ctx })
+  if (metrics) void app.register(metricsRoutes, { metrics })
   return app
 }

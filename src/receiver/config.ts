@@ -47,6 +47,10 @@ export interface ReceiverConfig {
   bodyLimitBytes: number
   /** Origin used in `segmentUrl`; defaults to the origin the request was addressed to. */
   publicUrl?: string
+  /** The sync history (§F): on unless `enabled` is false; `retention` records per environment. */
+  history?: { enabled?: boolean; retention?: number }
+  /** `GET /metrics` (§F): on unless `enabled` is false. */
+  metrics?: { enabled?: boolean }
 }
 
 /** What the development set-up writes to `<dataDir>/credentials.json`. */
@@ -152,7 +156,13 @@ const configSchema = {
       }
     },
     bodyLimitBytes: { type: 'integer', minimum: 1 },
-    publicUrl: { type: 'string', pattern: '^https?://', 'x-message': 'must be an http(s) URL' }
+    publicUrl: { type: 'string', pattern: '^https?://', 'x-message': 'must be an http(s) URL' },
+    history: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { enabled: { type: 'boolean' }, retention: { type: 'integer', minimum: 1 } }
+    },
+    metrics: { type: 'object', additionalProperties: false, properties: { enabled: { type: 'boolean' } } }
   }
 }
 

@@ -63,7 +63,7 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
     checkRedisPrefixes(config, options.config ? 'config option' : (options.configFile ?? 'development set-up'))
   }
 
-  const store = await openStore(storeSpec, dataDir)
+  const store = await openStore(storeSpec, dataDir, { historyRetention: config.history?.retention })
   const warnings = storeWarnings(store)
   const app = buildApp({ store, integrations, config, logger: options.logger })
   let closing: Promise<void> | undefined

@@ -13,6 +13,7 @@ import { parseRequest } from '../parse'
 import { renderResponseBody } from '../response-body'
 import { segmentKeyFor } from '../segment-key'
 import { consoleSegmentPath } from '../links'
+import { applyRecorded, beginSyncRecord, noteSync } from '../history'
 import { JSON_TYPE, type ReceiverContext, type SyncState } from './context'
 
 interface SyncRoute {
@@ -73,6 +74,7 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
     try {
       const principal = ctx.authority.authenticate(request.headers.authorization)
       request.principal = principal
+      beginSyncRecord(request, principal, 'segment-targets', request.integration?.key ?? integrationKey.toLowerCase())
       if (!request.integration) throw new NotFoundError(`unknown integration ${quoted(integrationKey)}`, 'unknown_integration')
       ctx.rateLimiter?.hit(principal.name)
       if (!isJsonContentType(request.headers['content-type'])) {
@@ -99,6 +101,9 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
     const parsed = parseRequest(integration, request.body)
     // parseRequest always yields at least one cohort (the request-level cohort ID and name are required).
     sync.segmentKey = segmentKeyFor(integration.key, parsed.cohorts[0].cohortId)
+    let members = 0
+    for (const cohort of parsed.cohorts) members += cohort.ops.length
+    noteSync(request, { segmentKeys: parsed.cohorts.map((cohort) => segmentKeyFor(integration.key, cohort.cohortId)), members })
 
     const env = ctx.environmentsByClientSideId.get(parsed.environmentId)
     if (!env) {
@@ -106,6 +111,7 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
     }
     sync.projectKey = env.projectKey
     sync.environmentKey = env.environmentKey
+    noteSync(request, { env })
     requireAction(principal, 'updateIncluded', env.projectKey, env.environmentKey)
 
     // Rendered before applying: a broken template must not turn an applied change into a 500.
@@ -119,7 +125,8 @@ const segmentTargetsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async
       externalLink: cohort.cohortUrl,
       ops: cohort.ops
     }))
-    await ctx.store.apply(env, changes, { allowCreate: can(principal, 'createSegment', env.projectKey, env.environmentKey) })
+    const allowCreate = can(principal, 'createSegment', env.projectKey, env.environmentKey)
+    await applyRecorded(ctx, request, env, changes, { allowCreate }, responseBody === undefined ? 204 : 200)
     if (responseBody === undefined) return reply.code(204).send()
     return reply.code(200).type(JSON_TYPE).send(responseBody)
   }

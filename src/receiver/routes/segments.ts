@@ -12,6 +12,7 @@ import { BadRequestError, NotFoundError } from '../../errors'
 import type { EnvironmentRef } from '../../store/types'
 import type { Action } from '../config'
 import { requireAction } from '../auth'
+import { beginSyncRecord, deleteRecorded, noteSync } from '../history'
 import { authorize, JSON_TYPE, type ReceiverContext } from './context'
 
 /** LaunchDarkly's maximum and default page size for segment lists. */
@@ -43,7 +44,12 @@ const segmentSchema = {
     lastModifiedDate: { type: 'number' },
     _external: { type: 'string' },
     _externalLink: { type: 'string' },
-    includedCount: { type: 'integer' }
+    includedCount: { type: 'integer' },
+    _lastSync: {
+      type: 'object',
+      required: ['time', 'status', 'added', 'removed'],
+      properties: { time: { type: 'number' }, status: { type: 'string' }, added: { type: 'integer' }, removed: { type: 'integer' } }
+    }
   }
 } as const
 
@@ -81,8 +87,21 @@ function pagingNumber(value: number, name: string): number {
 
 const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, { ctx }) => {
   app.addHook('onRequest', async (request) => {
+    if (request.method === 'DELETE') beginDeleteRecord(request)
     authorize(ctx, request)
   })
+
+  /** A delete is a write: recorded from the moment its token is recognised, rate limit included. */
+  const beginDeleteRecord = (request: FastifyRequest): void => {
+    const principal = ctx.authority.lookup(request.headers.authorization)
+    if (!principal) return
+    const { projectKey, environmentKey, segmentKey } = request.params as Partial<SegmentParams>
+    beginSyncRecord(request, principal, 'delete', '')
+    noteSync(request, {
+      env: ctx.environmentsByPath.get(`${projectKey}/${environmentKey}`),
+      segmentKeys: segmentKey === undefined ? [] : [segmentKey]
+    })
+  }
 
   const environmentFor = (request: FastifyRequest, action: Action): EnvironmentRef => {
     const { projectKey, environmentKey } = request.params as EnvParams
@@ -183,7 +202,7 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
 
   app.delete<{ Params: SegmentParams }>('/:projectKey/:environmentKey/:segmentKey', async (request, reply) => {
     const env = environmentFor(request, 'deleteSegment')
-    if (!(await ctx.store.deleteSegment(env, request.params.segmentKey))) throw segmentNotFound(env, request.params.segmentKey)
+    if (!(await deleteRecorded(ctx, request, env, request.params.segmentKey))) throw segmentNotFound(env, request.params.segmentKey)
     return reply.code(204).send()
   })
 }
