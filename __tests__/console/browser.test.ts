@@ -263,6 +263,11 @@ describe('the console in chromium', () => {
     ).resolves.toBeUndefined()
     await page.screenshot({ path: join(SCREENSHOTS, 'deleted.png'), fullPage: true })
     expect(await env.receiver.store.getSegment(ENV_REF, POWER_USERS)).toBeUndefined()
+    const history = await env.receiver.store.listSyncHistory(ENV_REF, { segmentKey: POWER_USERS, limit: 1 })
+    expect(history.items[0]).toMatchObject({ operation: 'delete', tokenName: 'admin', status: 'success' })
+    expect(history.items[0].segments).toEqual([
+      { segmentKey: POWER_USERS, added: 0, removed: POWER_USERS_SIZE, unchanged: 0 }
+    ])
   })
 
   it('fits a phone’s width', async () => {

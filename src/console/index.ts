@@ -14,6 +14,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { ForbiddenError, HttpError, NotFoundError } from '../errors'
 import { can, type Principal } from '../receiver/auth'
 import type { Action } from '../receiver/config'
+import { beginSyncRecord, deleteRecorded, noteSync, noteSyncError } from '../receiver/history'
 import { CONSOLE_PREFIX, consoleSegmentPath } from '../receiver/links'
 import type { ReceiverContext } from '../receiver/routes/context'
 import type { EnvironmentRef, SegmentRecord } from '../store/types'
@@ -241,6 +242,7 @@ const consolePlugin: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
 
   app.setErrorHandler((error, request, reply) => {
     const known = error instanceof HttpError ? error : undefined
+    if (known) noteSyncError(request, known)
     const status = known?.statusCode ?? (error as { statusCode?: number }).statusCode ?? 500
     if (status >= 500) request.log.error({ err: error, url: request.routeOptions.url }, 'console error')
     const message =
@@ -555,20 +557,17 @@ const consolePlugin: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
     '/:projectKey/:environmentKey/segments/:segmentKey/delete',
     async (request, reply) => {
       checkPost(request)
-      const env = environmentFor(request, 'deleteSegment')
+      // Recorded in the sync history like the REST API's delete, refusals included.
+      beginSyncRecord(request, request.console!.principal, 'delete', '')
       const segmentKey = request.params.segmentKey
+      const { projectKey, environmentKey } = request.params
+      const known = ctx.environmentsByPath.get(`${projectKey}/${environmentKey}`)
+      if (known) noteSync(request, { env: known, segmentKeys: [segmentKey] })
+      const env = environmentFor(request, 'deleteSegment')
       if (formValue(request.body, 'confirm') !== segmentKey) {
         throw new HttpError(400, 'invalid_request', 'Tick the confirmation box to delete the segment.')
       }
-      const record = {
-        requestId: request.id,
-        time: Date.now(),
-        operation: 'delete' as const,
-        integration: '',
-        tokenName: request.console!.principal.name,
-        statusCode: 204
-      }
-      if (!(await ctx.store.deleteSegment(env, segmentKey, { record }))) await segmentFor(env, segmentKey)
+      if (!(await deleteRecorded(ctx, request, env, segmentKey))) await segmentFor(env, segmentKey)
       return reply.redirect(`${envPath(env)}/segments${vm.queryString({ deleted: segmentKey })}`, 303)
     }
   )
