@@ -144,9 +144,16 @@ async function seed(receiver: Receiver): Promise<void> {
 }
 
 /** The receiver with its segments and history, on SQLite in a temporary directory. */
-export async function startConsoleReceiver(): Promise<ConsoleReceiver> {
+export async function startConsoleReceiver(
+  options: { logger?: object; integrationsDir?: string } = {}
+): Promise<ConsoleReceiver> {
   const dataDir = mkdtempSync(join(tmpdir(), 'synced-segments-console-'))
-  const receiver = await createReceiver({ dataDir, config: CONFIG, logger: false })
+  const receiver = await createReceiver({
+    dataDir,
+    config: CONFIG,
+    logger: options.logger ?? false,
+    integrationsDir: options.integrationsDir
+  })
   await seed(receiver)
   return {
     receiver,
