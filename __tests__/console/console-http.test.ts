@@ -102,6 +102,17 @@ describe('signing in', () => {
     expect(page.body).not.toContain(READER_TOKEN)
   })
 
+  it('marks the cookie Secure behind https', async () => {
+    const response = await env.receiver.app.inject({
+      method: 'POST',
+      url: '/console/sign-in',
+      headers: { host: HOST, origin: `https://${HOST}`, 'x-forwarded-proto': 'https', 'content-type': FORM },
+      payload: new URLSearchParams({ token: READER_TOKEN, next: '/console/' }).toString()
+    })
+    expect(response.statusCode).toBe(303)
+    expect(sessionCookie(response)).toMatch(/; Secure/)
+  })
+
   it('refuses a forged or tampered cookie', async () => {
     const { cookie } = await signIn(READER_TOKEN)
     const [name, value] = cookie.split('=')

@@ -138,8 +138,12 @@ const consolePlugin: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
     }
   )
 
+  // Behind a TLS-terminating proxy the request itself is http. Trusting X-Forwarded-Proto here is
+  // safe: a forged one can only make the cookie stricter.
   const secureCookie = (request: FastifyRequest) =>
-    request.protocol === 'https' || (ctx.config.publicUrl ?? '').startsWith('https:')
+    request.protocol === 'https' ||
+    request.headers['x-forwarded-proto'] === 'https' ||
+    (ctx.config.publicUrl ?? '').startsWith('https:')
 
   const sessionOf = (request: FastifyRequest): ConsoleState | null => {
     const raw = request.cookies[SESSION_COOKIE]
