@@ -195,7 +195,7 @@ describe('the console in chromium', () => {
     await page.goto(`${base}${segmentPath}/members`)
     const seen: string[] = []
     for (;;) {
-      seen.push(...(await page.locator('ol.members li').allInnerTexts()))
+      seen.push(...(await page.locator('ul.members li').allInnerTexts()))
       const next = page.getByRole('link', { name: 'Next page' })
       if ((await next.count()) === 0) break
       await next.click()
@@ -205,7 +205,7 @@ describe('the console in chromium', () => {
     expect(new Set(seen).size).toBe(POWER_USERS_SIZE)
     expect([...seen].sort()).toEqual(seen)
     await page.getByRole('link', { name: 'First page' }).click()
-    expect(await page.locator('ol.members li').first().innerText()).toBe(seen[0])
+    expect(await page.locator('ul.members li').first().innerText()).toBe(seen[0])
   })
 
   it('looks a context key up in place', async () => {
@@ -301,7 +301,7 @@ describe('the console in chromium', () => {
     await plain.waitForURL(/contextKey=user-0505/)
     expect(await plain.locator('#lookup-result').innerText()).toContain('is included in this segment')
     await plain.goto(`${base}${trial}/members`)
-    expect(await plain.locator('ol.members li').count()).toBe(12)
+    expect(await plain.locator('ul.members li').count()).toBe(12)
     await plain.screenshot({ path: join(SCREENSHOTS, 'no-javascript-members.png'), fullPage: true })
     await noScript.close()
   })
