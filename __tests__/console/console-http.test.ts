@@ -135,6 +135,27 @@ describe('signing in', () => {
     }
   })
 
+  it('slows down guessing: at most 30 sign-in attempts a minute from one address', async () => {
+    const attempt = () =>
+      env.receiver.app.inject({
+        method: 'POST',
+        url: '/console/sign-in',
+        remoteAddress: '203.0.113.9',
+        headers: { host: HOST, origin: ORIGIN, 'content-type': FORM },
+        payload: new URLSearchParams({ token: 'api-guess-0000', next: '/console/' }).toString()
+      })
+    // Inside one window of the limiter, whatever the clock says.
+    const now = jest.spyOn(Date, 'now').mockReturnValue(Date.UTC(2026, 0, 1, 12, 0, 30))
+    const statuses: number[] = []
+    for (let i = 0; i < 31; i++) statuses.push((await attempt()).statusCode)
+    expect(statuses.slice(0, 30).every((s) => s === 401)).toBe(true)
+    const limited = await attempt()
+    now.mockRestore()
+    expect(statuses[30]).toBe(429)
+    expect(limited.statusCode).toBe(429)
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)
+  })
+
   it('never redirects to another site after signing in', async () => {
     for (const next of ['https://evil.invalid/', '//evil.invalid/console/', '/console/\\evil']) {
       const response = await inject({

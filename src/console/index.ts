@@ -12,7 +12,7 @@ import fastifyView from '@fastify/view'
 import { Eta } from 'eta'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { ForbiddenError, HttpError, NotFoundError } from '../errors'
-import { can, type Principal } from '../receiver/auth'
+import { can, RateLimiter, TooManyRequestsError, type Principal } from '../receiver/auth'
 import type { Action } from '../receiver/config'
 import { beginSyncRecord, deleteRecorded, noteSync, noteSyncError } from '../receiver/history'
 import { CONSOLE_PREFIX, consoleSegmentPath } from '../receiver/links'
@@ -64,6 +64,7 @@ const FORM_BODY_LIMIT = 16 * 1024
 /** Records of a segment's history shown (and charted) on its page. */
 const SEGMENT_HISTORY = 50
 const FAILURES_PAGE_SIZE = 50
+const SIGN_IN_RATE_LIMIT = { max: 30, windowMs: 60_000 }
 
 interface EnvParams {
   projectKey: string
@@ -98,6 +99,8 @@ const consolePlugin: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
   }
   /** Sessions signed out before their expiry, until then (this process only). */
   const ended = new Map<string, number>()
+  /** Sign-in attempts per client address, so tokens cannot be guessed at speed. */
+  const signInLimiter = new RateLimiter(SIGN_IN_RATE_LIMIT)
   const integrations = describeIntegrations(ctx.integrations)
   const environments = [...ctx.environmentsByPath.values()]
 
@@ -247,6 +250,7 @@ const consolePlugin: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
   app.setErrorHandler((error, request, reply) => {
     const known = error instanceof HttpError ? error : undefined
     if (known) noteSyncError(request, known)
+    if (known instanceof TooManyRequestsError) reply.header('retry-after', String(known.retryAfterSeconds))
     const status = known?.statusCode ?? (error as { statusCode?: number }).statusCode ?? 500
     if (status >= 500) request.log.error({ err: error, url: request.routeOptions.url }, 'console error')
     const message =
@@ -324,6 +328,7 @@ const consolePlugin: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
 
   app.post('/sign-in', async (request, reply) => {
     checkPost(request)
+    signInLimiter.hit(request.ip)
     const token = formValue(request.body, 'token') ?? ''
     const next = safeNext(formValue(request.body, 'next'), CONSOLE_PREFIX)
     const principal = token === '' ? undefined : ctx.authority.lookup(token)
