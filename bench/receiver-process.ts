@@ -14,14 +14,18 @@ export const BENCH_CLIENT_ID = 'bench-client-id'
 export const BENCH_PROJECT = 'bench'
 export const BENCH_ENVIRONMENT = 'production'
 
-/** A §B6 configuration with one environment and one all-powerful token, written into `dir`. */
-export function writeBenchConfig(dir: string): string {
+/**
+ * A §B6 configuration with one environment and one all-powerful token, written into `dir`; with
+ * `visibility` false, the sync history and the metrics are off (§F's cost is measured against it).
+ */
+export function writeBenchConfig(dir: string, visibility = true): string {
   const file = join(dir, 'receiver.json')
   const config = {
     projects: [
       { key: BENCH_PROJECT, environments: [{ key: BENCH_ENVIRONMENT, clientSideId: BENCH_CLIENT_ID }] }
     ],
-    tokens: [{ name: 'bench', token: BENCH_TOKEN, actions: '*', environments: '*' }]
+    tokens: [{ name: 'bench', token: BENCH_TOKEN, actions: '*', environments: '*' }],
+    ...(visibility ? {} : { history: { enabled: false }, metrics: { enabled: false } })
   }
   writeFileSync(file, JSON.stringify(config))
   return file

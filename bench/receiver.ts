@@ -110,19 +110,21 @@ export async function postOnce(url: string, path: string, body: Buffer): Promise
   if (!response.ok) throw new Error(`POST ${path} answered ${response.status}: ${await response.text()}`)
 }
 
-async function httpRun(
+/** One receiver process under load; `visibility` false turns the sync history and metrics off. */
+export async function httpRun(
   code: CodeUnderTest,
   kind: StoreKind,
   integrationKey: string,
   bodies: Buffer[],
   sizes: ReceiverSizes,
-  cpuProfDir: string | undefined
+  cpuProfDir: string | undefined,
+  visibility = true
 ): Promise<HttpFigures> {
   const store = await freshStore(kind)
   const receiver = await startReceiverProcess(code, {
     store: store.spec,
     dataDir: store.dataDir,
-    configFile: writeBenchConfig(store.dataDir),
+    configFile: writeBenchConfig(store.dataDir, visibility),
     cpuProfDir
   })
   try {

@@ -2,6 +2,7 @@
  * The benchmark's result: the JSON written to bench/results/, the targets of SPEC §E judged against
  * it, and the tables printed to the terminal.
  */
+import { formatVisibility, type VisibilityRun } from './visibility'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
 import type { BigSegmentFigures } from './big-segment'
@@ -44,6 +45,8 @@ export interface BenchResult {
   receiverRepeats: ReceiverRun[][]
   destination: DestinationFigures
   bigSegment: BigSegmentFigures
+  /** Members/s with the sync history and metrics on against off (§F). */
+  visibility?: VisibilityRun[]
   consolePages: ConsolePagesFigures
   targets: Target[]
 }
@@ -117,7 +120,7 @@ export function judgeTargets(
   return targets
 }
 
-function int(value: number): string {
+export function int(value: number): string {
   return Math.round(value).toLocaleString('en')
 }
 
@@ -125,7 +128,7 @@ function fixed(value: number, digits: number): string {
   return value.toFixed(digits)
 }
 
-function pct(ratio: number): string {
+export function pct(ratio: number): string {
   return `${Math.round(ratio * 100)} %`
 }
 
@@ -134,7 +137,7 @@ function mb(bytes: number): string {
 }
 
 /** Columns padded to their widest cell; cells that start with a number are right-aligned. */
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const line = (cells: string[]): string =>
     cells.map((cell, i) => (/^\d/.test(cell) ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ')
@@ -268,6 +271,7 @@ export function formatResult(result: BenchResult): string {
         ]
       ]
     ),
+    ...(result.visibility ? ['', ...formatVisibility(result.visibility, sizes.receiver.repeats)] : []),
     '',
     'Targets (SPEC §E, 2 cores)',
     table(

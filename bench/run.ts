@@ -22,6 +22,7 @@ import { benchConsolePages, consoleTargets, type ConsolePagesSizes } from './con
 import { benchDestination, type DestinationSizes } from './destination'
 import { benchReceiver, type ReceiverRun, type ReceiverSizes } from './receiver'
 import { describeMachine, formatResult, judgeTargets, type BenchResult } from './report'
+import { benchVisibility, judgeVisibility } from './visibility'
 import { quietGate } from './quiet'
 import { median } from './stats'
 import { STORE_KINDS } from './stores'
@@ -140,6 +141,14 @@ async function main(): Promise<void> {
   }
   const receiver = repeats[0].map((_, i) => medianRun(repeats.map((runs) => runs[i])))
 
+  const visibility = await benchVisibility(code, sizes.receiver, quiet.wait)
+  for (const run of visibility) {
+    progress(
+      `history + metrics ${run.store}: ${Math.round(run.onMedian).toLocaleString('en')} members/s on, ` +
+        `${Math.round(run.offMedian).toLocaleString('en')} off, loss ${(run.loss * 100).toFixed(1)} %`
+    )
+  }
+
   await quiet.wait()
   const destination = await benchDestination(code, sizes.destination)
   progress(
@@ -173,8 +182,13 @@ async function main(): Promise<void> {
     receiverRepeats: repeats,
     destination,
     bigSegment,
+    visibility,
     consolePages,
-    targets: [...judgeTargets(receiver, destination, bigSegment), ...consoleTargets(consolePages)]
+    targets: [
+      ...judgeTargets(receiver, destination, bigSegment),
+      ...judgeVisibility(visibility),
+      ...consoleTargets(consolePages)
+    ]
   }
   mkdirSync(dirname(out), { recursive: true })
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)

@@ -80,12 +80,12 @@ beforeAll(async () => {
     ['-r', 'ts-node/register/transpile-only', RUN, '--smoke', '--from', 'src', '--out', out],
     {
       cwd: ROOT,
-      timeout: 90_000
+      timeout: 150_000
     }
   )
   stdout = run.stdout
   result = JSON.parse(readFileSync(out, 'utf8')) as Json
-}, 100_000)
+}, 160_000)
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -122,6 +122,22 @@ describe('npm run bench --smoke', () => {
       expect(http.latencyP99Ms as number).toBeLessThanOrEqual(http.latencyMaxMs as number)
     }
     expect(result.receiverRepeats).toHaveLength(1)
+  })
+
+  it('measures members/s with the sync history and metrics on against off, per store', () => {
+    const runs = result.visibility as Json[]
+    expect(runs.map((r) => `${String(r.store)}/${String(r.mode)}`)).toEqual(['sqlite/boolean', 'redis/boolean'])
+    for (const run of runs) {
+      expectFigures(run, ['onMedian', 'offMedian', 'onLatencyP99Ms', 'offLatencyP99Ms'], `visibility ${String(run.store)}`)
+      expect(run.onMembersPerSecond).toEqual([run.onMedian])
+      expect(run.offMembersPerSecond).toEqual([run.offMedian])
+      expect(run.loss).toBeCloseTo(1 - (run.onMedian as number) / (run.offMedian as number), 10)
+    }
+    const names = (result.targets as Json[]).map((t) => t.name)
+    expect(names).toContain('sqlite boolean: members/s lost to history + metrics')
+    expect(names).toContain('redis boolean: members/s lost to history + metrics')
+    expect(names).toContain('sqlite boolean: HTTP members/s with history + metrics')
+    expect(stdout).toMatch(/Sync history and metrics on \(the default\) against off/)
   })
 
   it('measures the destination against its map-only engine, with bytes on the wire', () => {

@@ -190,13 +190,18 @@ describe('/livez and /readyz', () => {
     t = makeApp({
       wrapStore: (s) =>
         Object.assign(Object.create(s) as SegmentStore, {
-          ping: () => (down ? Promise.reject(new Error('connection refused')) : s.ping())
+          ping: () => (down ? Promise.reject(new Error('connection refused')) : s.ping()),
+          listSegments: (...args: Parameters<SegmentStore['listSegments']>) =>
+            down ? Promise.reject(new Error('connection refused')) : s.listSegments(...args)
         })
     })
     app = t.app
     down = true
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503)
     expect((await app.inject({ method: 'GET', url: '/livez' })).statusCode).toBe(200)
+    // The scrape still answers, without the store's gauges.
+    const scraped = await scrape()
+    expect(scraped.families.get('synced_segments_segments')?.metrics).toEqual([])
     down = false
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200)
   })

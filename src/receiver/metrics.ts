@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { SegmentStore, SyncSegmentCounts } from '../store/types'
+import type { EnvironmentRef, SegmentStore, SyncSegmentCounts } from '../store/types'
 import type { ReceiverContext } from './routes/context'
 
 export interface SyncMetrics {
@@ -76,6 +76,15 @@ export function registerMetrics(app: FastifyInstance, ctx: ReceiverContext): Syn
     registers: [registry]
   })
   const environments = [...ctx.environmentsByPath.values()]
+  // While the store is down the gauges go missing rather than failing the scrape: the process
+  // metrics and counters are what an operator needs most then.
+  const eachReachable = async (read: (env: EnvironmentRef) => Promise<void>): Promise<void> => {
+    try {
+      for (const env of environments) await read(env)
+    } catch {
+      // Reported by /readyz; this scrape simply has no store gauges.
+    }
+  }
   // Read from the store at scrape time, so receivers sharing a Redis all report the shared figures.
   new Gauge({
     name: 'synced_segments_segments',
@@ -84,10 +93,10 @@ export function registerMetrics(app: FastifyInstance, ctx: ReceiverContext): Syn
     registers: [registry],
     async collect() {
       this.reset()
-      for (const env of environments) {
+      await eachReachable(async (env) => {
         const { totalCount } = await ctx.store.listSegments(env, { limit: 0, offset: 0 })
         this.set({ project: env.projectKey, environment: env.environmentKey }, totalCount)
-      }
+      })
     }
   })
   new Gauge({
@@ -97,11 +106,11 @@ export function registerMetrics(app: FastifyInstance, ctx: ReceiverContext): Syn
     registers: [registry],
     async collect() {
       this.reset()
-      for (const env of environments) {
+      await eachReachable(async (env) => {
         const at = await ctx.store.synchronizedOn(env)
         if (at !== undefined)
           this.set({ project: env.projectKey, environment: env.environmentKey }, at / 1000)
-      }
+      })
     }
   })
 

@@ -382,7 +382,7 @@ export class SqliteSegmentStore implements SegmentStore {
   >
   private readonly recordTx: Database.Transaction<(records: PendingRecord[]) => void>
   private readonly pruner: HistoryPruner
-  private pendingRecords: PendingRecord[] = []
+  private readonly pendingRecords: PendingRecord[] = []
   private recordFlushScheduled = false
   private readonly listTx: Database.Transaction<
     (env: EnvironmentRef, page: { limit: number; offset: number }) => Page<SegmentRecord>
@@ -802,8 +802,8 @@ export class SqliteSegmentStore implements SegmentStore {
 
   private flushRecords(): void {
     this.recordFlushScheduled = false
-    const records = this.pendingRecords
-    this.pendingRecords = []
+    // In place, not reassigned: the queue stays one array however the store is wrapped.
+    const records = this.pendingRecords.splice(0)
     if (records.length === 0) return
     try {
       this.recordTx.immediate(records)
