@@ -7,6 +7,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
 import type { BigSegmentFigures } from './big-segment'
 import type { CodeSource } from './code'
+import type { ConsolePagesFigures } from './console'
 import type { DestinationFigures } from './destination'
 import type { ImportFigures } from './import'
 import type { ReceiverRun } from './receiver'
@@ -51,6 +52,7 @@ export interface BenchResult {
   imports: ImportFigures[]
   /** Members/s with the sync history and metrics on against off (§F). */
   visibility?: VisibilityRun[]
+  consolePages: ConsolePagesFigures
   targets: Target[]
 }
 

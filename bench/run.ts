@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchBigSegment, type BigSegmentSizes } from './big-segment'
 import { loadCode, type CodeSource } from './code'
+import { benchConsolePages, consoleTargets, type ConsolePagesSizes } from './console'
 import { benchDestination, WAREHOUSE_WORKLOAD, type DestinationSizes } from './destination'
 import { benchReceiver, type ReceiverRun, type ReceiverSizes } from './receiver'
 import { benchImport, type ImportFigures, type ImportSizes } from './import'
@@ -41,6 +42,7 @@ interface Sizes {
   destination: DestinationSizes
   bigSegment: BigSegmentSizes
   imports: ImportSizes
+  consolePages: ConsolePagesSizes
 }
 
 /** About two minutes on 2 cores: 3 × 6 receiver runs of 600 requests, 2 × 7 destination rounds, the big segment. */
@@ -56,7 +58,8 @@ const FULL: Sizes = {
     steadyWarmupEvents: 10
   },
   bigSegment: { requests: 1000, membersPerRequest: 1000, connections: 8, lookups: 20_000, pageSize: 10_000 },
-  imports: { keys: 1_000_000, seedRequests: 10 }
+  imports: { keys: 1_000_000, seedRequests: 10 },
+  consolePages: { members: 1_000_000, renders: 100 }
 }
 
 /** Every code path of FULL, in seconds. */
@@ -72,7 +75,8 @@ const SMOKE: Sizes = {
     steadyWarmupEvents: 5
   },
   bigSegment: { requests: 20, membersPerRequest: 100, connections: 2, lookups: 100, pageSize: 500 },
-  imports: { keys: 2000, seedRequests: 1 }
+  imports: { keys: 2000, seedRequests: 1 },
+  consolePages: { members: 25_000, renders: 5 }
 }
 
 /** Field-wise median of figure objects (all fields numeric). */
@@ -183,6 +187,12 @@ async function main(): Promise<void> {
     progress(`${store} replace import: ${run.keys.toLocaleString('en')} keys in ${run.seconds.toFixed(2)} s`)
     imports.push(run)
   }
+  await quiet.wait()
+  const consolePages = await benchConsolePages(code, sizes.consolePages)
+  progress(
+    `console: ${consolePages.members.toLocaleString('en')}-member segment, segment page p99 ${consolePages.segmentPage.p99Ms.toFixed(1)} ms, ` +
+      `members page p99 ${consolePages.middleMembersPage.p99Ms.toFixed(1)} ms`
+  )
 
   const result: BenchResult = {
     generatedAt: new Date().toISOString(),
@@ -199,10 +209,12 @@ async function main(): Promise<void> {
     bigSegment,
     imports,
     visibility,
+    consolePages,
     targets: [
       ...judgeTargets(receiver, destination, bigSegment, imports),
       judgeWarehouseDestination(warehouseDestination),
-      ...judgeVisibility(visibility)
+      ...judgeVisibility(visibility),
+      ...consoleTargets(consolePages)
     ]
   }
   mkdirSync(dirname(out), { recursive: true })

@@ -199,11 +199,23 @@ describe('npm run bench --smoke', () => {
     expect(stdout).toContain('Replace import of one CSV file')
   })
 
+  it('renders the console pages of a big segment, with their server times', () => {
+    const pages = result.consolePages as Json
+    expect(pages.members).toBe(25_000)
+    expectFigures(pages, ['loadSeconds'], 'consolePages')
+    for (const page of ['segmentPage', 'firstMembersPage', 'middleMembersPage', 'lookup']) {
+      const times = pages[page] as Json
+      expectFigures(times, ['p50Ms', 'p99Ms', 'maxMs'], `consolePages.${page}`)
+      expect(times.p50Ms as number).toBeLessThanOrEqual(times.p99Ms as number)
+    }
+  })
+
   it('judges every target of SPEC §E and prints them', () => {
     const targets = result.targets as Json[]
     // 3 per SQLite mode, 1 per Redis mode, the destination, the big segment, the imports (2 + 1),
-    // syncWarehouseAudience, and the history's cost (its loss per store, SQLite's members/s with it on).
-    expect(targets).toHaveLength(3 * 3 + 3 + 2 + 3 + 1 + 3)
+    // syncWarehouseAudience, the history's cost (its loss per store, SQLite's members/s with it on)
+    // and 4 console pages.
+    expect(targets).toHaveLength(3 * 3 + 3 + 2 + 3 + 1 + 3 + 4)
     for (const target of targets) {
       expect(typeof target.pass).toBe('boolean')
       expect(Number.isFinite(target.actual)).toBe(true)

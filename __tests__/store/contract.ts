@@ -420,6 +420,11 @@ export function runStoreContract(name: string, open: OpenStore): void {
         expect(await store.membership(env, 'seg', 'u1')).toEqual({ included: true, excluded: false })
         expect(await store.membership(env, 'seg', 'nobody')).toEqual({ included: false, excluded: false })
 
+        // Listed like members, in key order and cursor-paged, and apart from them.
+        expect(await collect(store.members(env, 'seg', { excluded: true }))).toEqual(['u2', 'x1', 'x2'])
+        expect(await collect(store.members(env, 'seg', { excluded: true, after: 'u2', limit: 1 }))).toEqual(['x1'])
+        expect(await collect(store.members(env, 'seg', {}))).toEqual(['u1', 'u2'])
+
         await store.updateTargets(env, 'seg', { excluded: { remove: ['x1', 'never'] } }, { now: T2 })
         expect(await store.getSegment(env, 'seg')).toMatchObject({ excludedCount: 2, includedCount: 2 })
         expect(await store.isIncluded(env, 'seg', 'x1')).toBe(false)

@@ -11,6 +11,7 @@ import type { Command } from 'commander'
 import type { JSONObject, SegmentEvent } from '@segment/actions-core'
 import { SEGMENT_AUDIENCES_PATH } from '../destination/constants'
 import { createReceiver, type Receiver } from '../receiver/index'
+import { CONSOLE_PREFIX } from '../receiver/links'
 import { segmentKeyFor } from '../receiver/segment-key'
 import { replayEvents, type ReplaySummary } from '../replay'
 import { plural, statusList } from '../replay/format'
@@ -37,6 +38,8 @@ export interface DemoOptions {
   fixturesDir?: string
   /** Keep the temporary data directory (its path is printed). */
   keep?: boolean
+  /** With `keep`: the receiver goes on serving (its console too) until this settles. */
+  serveUntil?: Promise<unknown>
 }
 
 function replayLine(file: string, space: string, kind: string, summary: ReplaySummary): string {
@@ -128,6 +131,13 @@ export async function runDemo(out: { write(text: string): unknown }, options: De
       '  npx synced-segments replay FILE.ndjson --base-url http://127.0.0.1:8787 --api-key TOKEN --client-id CLIENT_SIDE_ID',
       '(serve prints the token and client-side ID; add --dry-run to see the requests without sending them).'
     )
+    const serving = options.keep === true && options.serveUntil !== undefined
+    print(
+      '',
+      `Console: ${baseUrl}${CONSOLE_PREFIX}/  (sign in with the access token ${credentials.token})`,
+      serving ? '  serving until Ctrl-C' : '  this receiver stops now: `npx synced-segments demo --keep` keeps it serving'
+    )
+    if (serving) await options.serveUntil
     return allPassed ? 0 : 1
   } finally {
     await receiver?.close()
@@ -139,8 +149,10 @@ export function register(program: Command): void {
   program
     .command('demo')
     .description('start a receiver on SQLite in a temporary directory, replay the bundled Engage events, show the segments')
-    .option('--keep', 'keep the temporary data directory')
+    .option('--keep', 'keep the temporary data directory and keep serving (the console too) until Ctrl-C')
     .action(async (options: { keep?: boolean }) => {
-      process.exitCode = await runDemo(process.stdout, { keep: options.keep })
+      // Only a kept demo waits for Ctrl-C; otherwise the signals keep their default meaning.
+      const stopped = options.keep ? new Promise((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve)) : undefined
+      process.exitCode = await runDemo(process.stdout, { keep: options.keep, serveUntil: stopped })
     })
 }

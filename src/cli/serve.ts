@@ -107,14 +107,12 @@ export function register(program: Command): void {
       DEFAULT_HEARTBEAT_MS
     )
     .action(async (options: ServeOptions) => {
-      const receiver = await serve(options)
+      // The handlers go in before the receiver starts: a signal that arrives just after the
+      // start-up lines are printed must still shut down gracefully, not kill the process.
+      const started: { receiver?: Receiver } = {}
       let stopping = false
-      const stop = (signal: NodeJS.Signals): void => {
-        // A second signal means "now": skip waiting for in-flight requests.
-        if (stopping) process.exit(1)
-        stopping = true
-        process.stdout.write(`${signal}: shutting down\n`)
-        receiver.close().then(
+      const shutDown = (running: Receiver): void => {
+        running.close().then(
           () => process.exit(0),
           (error: unknown) => {
             process.stderr.write(`shutdown failed: ${(error as Error).message}\n`)
@@ -122,7 +120,16 @@ export function register(program: Command): void {
           }
         )
       }
+      const stop = (signal: NodeJS.Signals): void => {
+        // A second signal means "now": skip waiting for in-flight requests.
+        if (stopping) process.exit(1)
+        stopping = true
+        process.stdout.write(`${signal}: shutting down\n`)
+        if (started.receiver) shutDown(started.receiver)
+      }
       process.on('SIGINT', stop)
       process.on('SIGTERM', stop)
+      started.receiver = await serve(options)
+      if (stopping) shutDown(started.receiver)
     })
 }

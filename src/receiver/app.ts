@@ -8,9 +8,11 @@ import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import consolePlugin from '../console'
 import { BadRequestError, HttpError } from '../errors'
 import type { SegmentStore } from '../store/types'
 import { TooManyRequestsError } from './auth'
+import { CONSOLE_PREFIX } from './links'
 import type { ReceiverConfig } from './config'
 import type { CompiledIntegration } from './integrations'
 import { createContext, JSON_TYPE } from './routes/context'
@@ -211,6 +213,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   void app.register(sdkRoutes, { ctx })
   void app.register(healthRoutes, { ctx })
   void app.register(statusRoutes, { ctx })
+  void app.register(consolePlugin, { ctx, prefix: CONSOLE_PREFIX })
   void app.register(syncHistoryRoutes, { ctx })
   if (metrics) void app.register(metricsRoutes, { metrics })
   return app

@@ -37,6 +37,8 @@ export interface SegmentRep {
   _importInProgress: boolean
   includedCount: number
   excludedCount: number
+  /** This project's: the segment's latest applied sync (§F). */
+  _lastSync?: SegmentRecord['_lastSync']
 }
 
 export function segmentPath(env: EnvironmentRef, segmentKey?: string): string {
@@ -77,5 +79,6 @@ export function segmentRep(env: EnvironmentRef, record: SegmentRecord, importing
     excludedCount: record.excludedCount
   }
   if (record._externalLink !== undefined) rep._externalLink = record._externalLink
+  if (record._lastSync !== undefined) rep._lastSync = record._lastSync
   return rep
 }

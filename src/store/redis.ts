@@ -819,12 +819,12 @@ class RedisSegmentStore implements RedisStore {
   async *members(
     env: EnvironmentRef,
     segmentKey: string,
-    options: { after?: string; limit?: number }
+    options: { after?: string; limit?: number; excluded?: boolean }
   ): AsyncIterable<string> {
     const { ns } = layoutOf(env)
     const generation = await this.run(() => this.redis.hget(`${ns}segment:${segmentKey}`, 'generation'))
     if (generation === null) return
-    const membersKey = `${ns}members:${segmentKey}.g${generation}`
+    const membersKey = `${ns}${options.excluded ? 'excluded' : 'members'}:${segmentKey}.g${generation}`
     let remaining = options.limit === undefined ? Number.POSITIVE_INFINITY : Math.floor(options.limit)
     // Equal scores make ZRANGEBYLEX a byte-wise cursor: '(' excludes the bound itself.
     let min = options.after === undefined ? '-' : `(${options.after}`

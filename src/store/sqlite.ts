@@ -370,6 +370,9 @@ export const SQL = {
   firstMembers: 'SELECT context_key FROM members WHERE segment_id = ? ORDER BY context_key LIMIT ?',
   nextMembers:
     'SELECT context_key FROM members WHERE segment_id = ? AND context_key > ? ORDER BY context_key LIMIT ?',
+  firstExcluded: 'SELECT context_key FROM excluded_members WHERE segment_id = ? ORDER BY context_key LIMIT ?',
+  nextExcluded:
+    'SELECT context_key FROM excluded_members WHERE segment_id = ? AND context_key > ? ORDER BY context_key LIMIT ?',
   listSegments: `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE project_key = ? AND environment_key = ?
     ORDER BY segment_key LIMIT ? OFFSET ?`,
   countSegments: 'SELECT count(*) FROM segments WHERE project_key = ? AND environment_key = ?',
@@ -481,6 +484,8 @@ function prepareStatements(db: Database.Database) {
     segmentId: db.prepare<[string, string, string], number>(SQL.segmentId).pluck(),
     firstMembers: db.prepare<[number, number], string>(SQL.firstMembers).pluck(),
     nextMembers: db.prepare<[number, string, number], string>(SQL.nextMembers).pluck(),
+    firstExcluded: db.prepare<[number, number], string>(SQL.firstExcluded).pluck(),
+    nextExcluded: db.prepare<[number, string, number], string>(SQL.nextExcluded).pluck(),
     listSegments: db.prepare<[string, string, number, number], SegmentRow>(SQL.listSegments),
     countSegments: db.prepare<[string, string], number>(SQL.countSegments).pluck(),
     deleteSegment: db.prepare<[number]>(SQL.deleteSegment),
@@ -991,8 +996,11 @@ export class SqliteSegmentStore implements SegmentStore {
   async *members(
     env: EnvironmentRef,
     segmentKey: string,
-    options: { after?: string; limit?: number }
+    options: { after?: string; limit?: number; excluded?: boolean }
   ): AsyncIterable<string> {
+    const [first, next] = options.excluded
+      ? [this.stmt.firstExcluded, this.stmt.nextExcluded]
+      : [this.stmt.firstMembers, this.stmt.nextMembers]
     let remaining = options.limit ?? Infinity
     let after = options.after
     let segmentId: number | undefined
@@ -1009,8 +1017,8 @@ export class SqliteSegmentStore implements SegmentStore {
       try {
         page =
           after === undefined
-            ? this.stmt.firstMembers.all(segmentId, size)
-            : this.stmt.nextMembers.all(segmentId, after, size)
+            ? first.all(segmentId, size)
+            : next.all(segmentId, after, size)
       } catch (error) {
         throw unavailable(this.db, error)
       }

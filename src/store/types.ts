@@ -155,10 +155,15 @@ export interface SegmentStore extends BulkStore, SyncHistoryStore {
     options?: { now?: number }
   ): Promise<SegmentRecord | undefined>
   /**
-   * Included context keys in ascending (byte-wise) order, strictly after `after` when given,
-   * at most `limit` of them (all when omitted). Streamed: memory stays constant whatever the size.
+   * Included context keys (excluded ones with `excluded`) in ascending (byte-wise) order, strictly
+   * after `after` when given, at most `limit` of them (all when omitted). Streamed: memory stays
+   * constant whatever the size.
    */
-  members(env: EnvironmentRef, segmentKey: string, options: { after?: string; limit?: number }): AsyncIterable<string>
+  members(
+    env: EnvironmentRef,
+    segmentKey: string,
+    options: { after?: string; limit?: number; excluded?: boolean }
+  ): AsyncIterable<string>
   /**
    * Deletes the segment; a later sync re-creates it with generation + 1. False when absent. With a
    * record, the delete's history (its members as `removed`) is written in the same transaction.
