@@ -101,7 +101,11 @@ describe('the tarball installed into an empty project', () => {
     expect(existsSync(join(root, pkg.bin['synced-segments']))).toBe(true)
     expect(readFileSync(join(root, 'LICENSE'), 'utf8')).toMatch(/^MIT License/)
     expect(pkg.license).toBe('MIT')
-    expect(existsSync(join(root, 'src'))).toBe(false)
+    // Of src/ only the console's templates and browser assets ship (dist/ reads them there); no
+    // TypeScript source does: the source maps carry it.
+    const shippedSources = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' })
+    expect(shippedSources.filter((f) => f.endsWith('.ts'))).toEqual([])
+    expect(shippedSources).toContain(join('console', 'views', 'segment.eta'))
     const maps = readdirSync(join(root, 'dist'), { recursive: true, encoding: 'utf8' }).filter((f) =>
       f.endsWith('.map')
     )

@@ -82,7 +82,11 @@ it('serves a partner’s icon sandboxed, and lists it beside the integration', a
   expect(String(icon.headers['content-security-policy'])).toMatch(/sandbox/)
   expect(String(icon.headers['content-security-policy'])).toMatch(/default-src 'none'/)
   expect(icon.headers['x-content-type-options']).toBe('nosniff')
-  expect((await app.inject({ url: '/console/integrations/segment-audiences/icon' })).statusCode).toBe(404)
+  // LaunchDarkly's own manifests ship their icons too (segment-audiences' under assets/images/).
+  const bundled = await app.inject({ url: '/console/integrations/segment-audiences/icon' })
+  expect(bundled.statusCode).toBe(200)
+  expect(bundled.headers['content-type']).toMatch(/^image\/svg\+xml/)
+  expect((await app.inject({ url: '/console/integrations/no-such-integration/icon' })).statusCode).toBe(404)
   expect((await app.inject({ url: '/console/integrations/..%2F..%2Fpackage.json/icon' })).statusCode).toBe(
     404
   )
