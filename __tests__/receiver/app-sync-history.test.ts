@@ -151,6 +151,44 @@ describe('successful syncs', () => {
   })
 })
 
+describe('target edits (POST …/contexts)', () => {
+  beforeEach(() => start())
+
+  it('records an edit with its counts, and a refused one with its reason', async () => {
+    await syncTwoMembers()
+    const post = (token: string, body: unknown) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v2/segments/acme/production/segment-audiences-aud-1/contexts',
+        headers: { authorization: token, 'content-type': 'application/json' },
+        payload: JSON.stringify(body)
+      })
+    expect((await post(TOKENS.writer, { included: { add: ['u2', 'u3'], remove: ['u1'] } })).statusCode).toBe(204)
+    const [edit] = (await history()).items
+    expect(edit).toMatchObject({
+      operation: 'contexts',
+      integration: '',
+      tokenName: 'writer',
+      segments: [{ segmentKey: 'segment-audiences-aud-1', added: 1, removed: 1, unchanged: 1 }],
+      members: 3,
+      status: 'success',
+      statusCode: 204
+    })
+    expect(await lastSync('segment-audiences-aud-1')).toMatchObject({ status: 'success', added: 1, removed: 1 })
+    // The excluder may not edit included keys: a 403, recorded with its reason, nothing changed.
+    const refused = await post(TOKENS.excluder, { included: { add: ['u9'] } })
+    expect(refused.statusCode).toBe(403)
+    const [rejection] = await historyOfLength(1, '?status=error')
+    expect(rejection).toMatchObject({
+      operation: 'contexts',
+      tokenName: 'excluder',
+      status: 'error',
+      statusCode: 403,
+      error: { code: refused.json<{ code: string }>().code }
+    })
+  })
+})
+
 describe('rejected requests', () => {
   const STAGING_HISTORY = '/api/v2/sync-history/acme/staging'
 

@@ -249,6 +249,36 @@ describe.each(Object.keys(OPENERS))('sync history: %s', (kind) => {
     expect(await allRecords(store, env)).toHaveLength(1)
   })
 
+  it('records a POST …/contexts edit in its own transaction, counting the included list', async () => {
+    await store.apply(env, [change('seg', adds('a', 'b'))], { allowCreate: true })
+    const d = draft({ operation: 'contexts', integration: '' })
+    const updated = await store.updateTargets(
+      env,
+      'seg',
+      { included: { add: ['b', 'c', 'd'], remove: ['a', 'absent'] }, excluded: { add: ['x'] } },
+      { record: d }
+    )
+    expect(updated).toMatchObject({ includedCount: 3, excludedCount: 1 })
+    const [record] = await allRecords(store, env)
+    expect(record).toMatchObject({
+      requestId: d.requestId,
+      operation: 'contexts',
+      // b was already in, absent was never: unchanged; x only counts among the members named.
+      segments: [{ segmentKey: 'seg', added: 2, removed: 1, unchanged: 2 }],
+      members: 6,
+      status: 'success'
+    })
+    expect((await store.getSegment(env, 'seg'))?._lastSync).toEqual({
+      time: d.time,
+      status: 'success',
+      added: 2,
+      removed: 1
+    })
+    // An edit of a segment that does not exist changes nothing and records nothing.
+    expect(await store.updateTargets(env, 'nope', { included: { add: ['a'] } }, { record: draft() })).toBeUndefined()
+    expect(await allRecords(store, env)).toHaveLength(1)
+  })
+
   it('filters by segment, integration and status, newest first, with a cursor', async () => {
     for (let i = 0; i < 7; i++) {
       const integration = i % 2 === 0 ? 'segment-audiences' : 'hightouch'

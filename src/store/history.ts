@@ -11,7 +11,9 @@ import type {
   SyncHistoryQuery,
   SyncRecord,
   SyncRecordDraft,
-  SyncSegmentCounts
+  SyncSegmentCounts,
+  TargetListUpdate,
+  TargetsUpdate
 } from './types'
 
 export interface HistoryOptions {
@@ -51,6 +53,27 @@ export function successRecord(
   let members = 0
   for (const counts of segments) members += counts.added + counts.removed + counts.unchanged
   return { ...successHead(draft, env, now), segments, members }
+}
+
+/**
+ * The record of a `POST …/contexts`: its counts are those of the included list (what the segment's
+ * size follows), `members` every key the request named in either list.
+ */
+export function targetsRecord(
+  draft: SyncRecordDraft,
+  env: EnvironmentRef,
+  segmentKey: string,
+  update: TargetsUpdate,
+  included: { added: number; removed: number }
+): SyncRecord {
+  const count = (list: TargetListUpdate | undefined) => (list?.add?.length ?? 0) + (list?.remove?.length ?? 0)
+  const counts = {
+    segmentKey,
+    added: included.added,
+    removed: included.removed,
+    unchanged: count(update.included) - included.added - included.removed
+  }
+  return { ...successRecord(draft, env, [counts], Date.now()), members: count(update.included) + count(update.excluded) }
 }
 
 /** Whether a record passes a query's filters (the cursor aside). */

@@ -267,7 +267,7 @@ return { included, excluded }
  * included adds, excluded removes, excluded adds) and per key: contextKey, its include- or
  * exclude-set key. Removes run before adds. Returns the record after the change, or false.
  */
-const LUA_TARGETS = `${LUA_RECORD}
+const LUA_TARGETS = `${LUA_RECORD}${LUA_HISTORY}
 local ns, key, syncedOnKey, now, syncedAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local segmentKey = ns .. 'segment:' .. key
 local generation = redis.call('HGET', segmentKey, 'generation')
@@ -275,14 +275,16 @@ if generation == false then return false end
 local ref = key .. '.g' .. generation
 local lists = { { 'members:', false }, { 'members:', true }, { 'excluded:', false }, { 'excluded:', true } }
 local at = 10
+-- What each list really changed (ZADD / ZREM answer it): the included list's are the record's counts.
+local changed = { 0, 0, 0, 0 }
 for l = 1, 4 do
   local setKey, add = ns .. lists[l][1] .. ref, lists[l][2]
   for _ = 1, tonumber(ARGV[5 + l]) do
     if add then
-      redis.call('ZADD', setKey, 0, ARGV[at])
+      changed[l] = changed[l] + redis.call('ZADD', setKey, 0, ARGV[at])
       redis.call('SADD', ARGV[at + 1], ref)
     else
-      redis.call('ZREM', setKey, ARGV[at])
+      changed[l] = changed[l] + redis.call('ZREM', setKey, ARGV[at])
       redis.call('SREM', ARGV[at + 1], ref)
     end
     at = at + 2
@@ -291,6 +293,16 @@ end
 redis.call('HSET', segmentKey, 'lastModifiedDate', now)
 if tonumber(syncedAt) > tonumber(redis.call('GET', syncedOnKey) or '0') then
   redis.call('SET', syncedOnKey, syncedAt)
+end
+local recordJson, recordTime = ARGV[at], ARGV[at + 1]
+if recordJson ~= nil and recordJson ~= '' then
+  local included = tonumber(ARGV[6]) + tonumber(ARGV[7])
+  local members = included + tonumber(ARGV[8]) + tonumber(ARGV[9])
+  local added, removed = changed[2], changed[1]
+  setLastSync(ns, key, recordTime, 'success', added, removed)
+  appendHistory(ns, string.sub(recordJson, 1, -2) .. ',"segments":[{"segmentKey":' .. cjson.encode(key) ..
+    ',"added":' .. added .. ',"removed":' .. removed .. ',"unchanged":' .. (included - added - removed) ..
+    '}],"members":' .. members .. '}')
 end
 return record(ns, key)
 `
@@ -793,7 +805,7 @@ class RedisSegmentStore implements RedisStore {
     env: EnvironmentRef,
     segmentKey: string,
     update: TargetsUpdate,
-    options: { now?: number } = {}
+    options: { now?: number; record?: SyncRecordDraft } = {}
   ): Promise<SegmentRecord | undefined> {
     const layout = layoutOf(env)
     const lists: Array<[string[] | undefined, string]> = [
@@ -812,7 +824,9 @@ class RedisSegmentStore implements RedisStore {
     for (const [keys] of lists) args.push(keys?.length ?? 0)
     for (const [keys, prefix] of lists)
       for (const key of keys ?? []) args.push(key, prefix + contextKeyHash(key))
+    if (options.record) args.push(draftJson(options.record, env), options.record.time)
     const raw = (await this.run(() => this.redis.syncedSegmentsTargets(...args))) as RawRecord | null
+    if (raw && options.record) this.pruner.touched(env)
     return raw ? toRecord(raw) : undefined
   }
 

@@ -32,7 +32,7 @@ import {
   segmentMissing,
   unknownImport
 } from './bulk'
-import { HistoryPruner, parseCursor, successRecord, type HistoryOptions } from './history'
+import { HistoryPruner, parseCursor, successRecord, targetsRecord, type HistoryOptions } from './history'
 import {
   DEFAULT_HISTORY_RETENTION,
   type ApplyOptions,
@@ -527,7 +527,13 @@ export class SqliteSegmentStore implements SegmentStore {
     (env: EnvironmentRef, options: ListOptions) => Page<SegmentRecord>
   >
   private readonly targetsTx: Database.Transaction<
-    (env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, now: number) => SegmentRecord | undefined
+    (
+      env: EnvironmentRef,
+      segmentKey: string,
+      update: TargetsUpdate,
+      now: number,
+      draft?: SyncRecordDraft
+    ) => SegmentRecord | undefined
   >
   /** Listing statements by their SQL: one per sort and filter shape, prepared on first use. */
   private readonly listStatements = new Map<string, Database.Statement>()
@@ -582,8 +588,8 @@ export class SqliteSegmentStore implements SegmentStore {
       this.listPage(env, options)
     )
     this.targetsTx = this.db.transaction(
-      (env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, now: number) =>
-        this.updateTargetsOne(env, segmentKey, update, now)
+      (env: EnvironmentRef, segmentKey: string, update: TargetsUpdate, now: number, draft?: SyncRecordDraft) =>
+        this.updateTargetsOne(env, segmentKey, update, now, draft)
     )
     this.purgeTx = this.db.transaction((maxRows: number) => this.purgeBatch(maxRows))
     this.schedulePurge()
@@ -826,7 +832,8 @@ export class SqliteSegmentStore implements SegmentStore {
     env: EnvironmentRef,
     segmentKey: string,
     update: TargetsUpdate,
-    now: number
+    now: number,
+    draft?: SyncRecordDraft
   ): SegmentRecord | undefined {
     const s = this.stmt
     const row = s.segment.get(env.projectKey, env.environmentKey, segmentKey)
@@ -836,15 +843,17 @@ export class SqliteSegmentStore implements SegmentStore {
       list: TargetListUpdate | undefined,
       add: Database.Statement<[number, string]>,
       remove: Database.Statement<[number, string]>
-    ): number => {
-      let delta = 0
-      if (list?.remove?.length) delta -= remove.run(row.id, JSON.stringify(list.remove)).changes
-      if (list?.add?.length) delta += add.run(row.id, JSON.stringify(list.add)).changes
-      return delta
+    ): { added: number; removed: number } => {
+      const removed = list?.remove?.length ? remove.run(row.id, JSON.stringify(list.remove)).changes : 0
+      const added = list?.add?.length ? add.run(row.id, JSON.stringify(list.add)).changes : 0
+      return { added, removed }
     }
-    const includedDelta = change(update.included, s.addMembers, s.removeMembers)
-    const excludedDelta = change(update.excluded, s.addExcluded, s.removeExcluded)
+    const included = change(update.included, s.addMembers, s.removeMembers)
+    const excluded = change(update.excluded, s.addExcluded, s.removeExcluded)
+    const includedDelta = included.added - included.removed
+    const excludedDelta = excluded.added - excluded.removed
     s.touchTargets.run(now, includedDelta, excludedDelta, row.id)
+    if (draft) this.writeRecord(env, targetsRecord(draft, env, segmentKey, update, included), [row.id])
     return toRecord({
       ...row,
       last_modified_date: now,
@@ -979,11 +988,11 @@ export class SqliteSegmentStore implements SegmentStore {
     env: EnvironmentRef,
     segmentKey: string,
     update: TargetsUpdate,
-    options: { now?: number } = {}
+    options: { now?: number; record?: SyncRecordDraft } = {}
   ): Promise<SegmentRecord | undefined> {
     if (!this.db.open) throw new StoreUnavailableError('SQLite store is closed')
     try {
-      return this.targetsTx.immediate(env, segmentKey, update, options.now ?? Date.now())
+      return this.targetsTx.immediate(env, segmentKey, update, options.now ?? Date.now(), options.record)
     } catch (error) {
       throw unavailable(this.db, error)
     }

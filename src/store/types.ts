@@ -152,7 +152,8 @@ export interface SegmentStore extends BulkStore, SyncHistoryStore {
     env: EnvironmentRef,
     segmentKey: string,
     update: TargetsUpdate,
-    options?: { now?: number }
+    /** With `record`, the request's history record (counts of the included list) is written in the same transaction. */
+    options?: { now?: number; record?: SyncRecordDraft }
   ): Promise<SegmentRecord | undefined>
   /**
    * Included context keys (excluded ones with `excluded`) in ascending (byte-wise) order, strictly

@@ -14,6 +14,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { BadRequestError } from '../../errors'
 import type { TargetListUpdate, TargetsUpdate } from '../../store/types'
 import { requireAction } from '../auth'
+import { noteSync, syncRecordDraft } from '../history'
 import type { Action } from '../config'
 import { MAX_MEMBER_ID_LENGTH } from '../parse'
 import type { ReceiverContext } from './context'
@@ -100,7 +101,11 @@ const contextsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
           requireAction(request.principal!, action, env.projectKey, env.environmentKey)
         checkList('included', body.included)
         checkList('excluded', body.excluded)
-        const updated = await ctx.store.updateTargets(env, request.params.segmentKey, body)
+        const listed = (list: TargetListUpdate | undefined) => (list?.add?.length ?? 0) + (list?.remove?.length ?? 0)
+        noteSync(request, { members: listed(body.included) + listed(body.excluded) })
+        const updated = await ctx.store.updateTargets(env, request.params.segmentKey, body, {
+          record: syncRecordDraft(request, 204)
+        })
         if (!updated) throw segmentNotFound(env, request.params.segmentKey)
         return reply.code(204).send()
       }

@@ -145,16 +145,18 @@ function pagingNumber(value: number, name: string): number {
 
 const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, { ctx }) => {
   app.addHook('onRequest', async (request) => {
-    if (request.method === 'DELETE') beginDeleteRecord(request)
+    if (request.method === 'DELETE') beginWriteRecord(request, 'delete')
+    // POST here is only `…/contexts` (and the legacy `…/users`): LaunchDarkly's list-based edits.
+    else if (request.method === 'POST') beginWriteRecord(request, 'contexts')
     authorize(ctx, request)
   })
 
-  /** A delete is a write: recorded from the moment its token is recognised, rate limit included. */
-  const beginDeleteRecord = (request: FastifyRequest): void => {
+  /** Deletes and target edits are writes: recorded from the moment their token is recognised. */
+  const beginWriteRecord = (request: FastifyRequest, operation: 'delete' | 'contexts'): void => {
     const principal = ctx.authority.lookup(request.headers.authorization)
     if (!principal) return
     const { projectKey, environmentKey, segmentKey } = request.params as Partial<SegmentParams>
-    beginSyncRecord(request, principal, 'delete', '')
+    beginSyncRecord(request, principal, operation, '')
     noteSync(request, {
       env: ctx.environmentsByPath.get(`${projectKey}/${environmentKey}`),
       segmentKeys: segmentKey === undefined ? [] : [segmentKey]
