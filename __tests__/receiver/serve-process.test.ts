@@ -5,7 +5,7 @@
  */
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startServe } from '../helpers/serve-process'
+import { sigkillUnderLoad, startServe } from '../helpers/serve-process'
 import { tempDir, testConfig, TOKENS, PROD_ID } from './app-helpers'
 
 jest.setTimeout(120_000)
@@ -75,38 +75,13 @@ it('loses no acknowledged change and applies no request by halves when killed wi
   })
 
   const serve = await startServe(args)
-  const sent = new Set<number>()
-  const acknowledged = new Set<number>()
-  const failures: string[] = []
-  let next = 0
-  let killed = false
-
-  const worker = async (): Promise<void> => {
-    while (!killed) {
-      const n = next++
-      sent.add(n)
-      try {
-        const response = await fetch(`${serve.url}/api/v2/segment-targets/segment-audiences`, {
-          method: 'POST',
-          headers: { authorization: TOKENS.writer, 'content-type': 'application/json' },
-          body: JSON.stringify(bodyOf(n))
-        })
-        if (response.status === 204) acknowledged.add(n)
-        else failures.push(`${n}: ${response.status} ${await response.text()}`)
-      } catch {
-        // The connection died with the process: not acknowledged, so either outcome is allowed.
-      }
-    }
-  }
-  const workers = Array.from({ length: WORKERS }, worker)
-  while (acknowledged.size < 150) await new Promise((resolve) => setTimeout(resolve, 20))
-  // Requests are in flight at the kill (each worker sends its next one as soon as it is answered);
-  // their answers may still be on the wire, so whether any goes unacknowledged is up to timing.
-  const inFlightAtKill = sent.size - acknowledged.size
-  serve.child.kill('SIGKILL')
-  killed = true
-  expect((await serve.exited).signal).toBe('SIGKILL')
-  await Promise.all(workers)
+  const { sent, acknowledged, failures, inFlightAtKill, signal } = await sigkillUnderLoad(serve, {
+    token: TOKENS.writer,
+    bodyOf: (n) => JSON.stringify(bodyOf(n)),
+    workers: WORKERS,
+    acknowledgedBeforeKill: 150
+  })
+  expect(signal).toBe('SIGKILL')
   expect(failures).toEqual([])
   expect(inFlightAtKill).toBeGreaterThan(0)
 

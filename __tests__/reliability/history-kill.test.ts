@@ -7,8 +7,8 @@ import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { SyncHistoryPage, SyncRecord } from '../../src/store/types'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server'
-import { startServe } from '../helpers/serve-process'
-import { eventually, PROD_ID, tempDir, testConfig, TOKENS } from './helpers'
+import { sigkillUnderLoad, startServe } from '../helpers/serve-process'
+import { PROD_ID, tempDir, testConfig, TOKENS } from './helpers'
 
 jest.setTimeout(180_000)
 
@@ -62,42 +62,13 @@ async function allRecords(baseUrl: string): Promise<SyncRecord[]> {
 
 async function killUnderLoadAndCheck(args: string[]): Promise<void> {
   const serve = await startServe(args)
-  const sent = new Set<number>()
-  const acknowledged = new Set<number>()
-  const failures: string[] = []
-  let next = 0
-  let killed = false
-  const worker = async (): Promise<void> => {
-    while (!killed) {
-      const n = next++
-      sent.add(n)
-      try {
-        const response = await fetch(`${serve.url}/api/v2/segment-targets/segment-audiences`, {
-          method: 'POST',
-          headers: { authorization: TOKENS.writer, 'content-type': 'application/json' },
-          body: bodyOf(n)
-        })
-        if (response.status === 204) acknowledged.add(n)
-        else failures.push(`${n}: ${response.status} ${await response.text()}`)
-      } catch {
-        // No answer (the process died): not acknowledged, so either outcome is allowed.
-        await new Promise((resolve) => setTimeout(resolve, 5))
-      }
-    }
-  }
-  const workers = Array.from({ length: WORKERS }, worker)
-  // Requests are in flight at the kill (each worker sends its next one as soon as it is answered);
-  // their answers may still be on the wire, so whether any goes unacknowledged is up to timing.
-  let inFlightAtKill = 0
-  try {
-    await eventually(() => acknowledged.size >= 150, 90_000, '150 acknowledged requests')
-  } finally {
-    inFlightAtKill = sent.size - acknowledged.size
-    serve.child.kill('SIGKILL')
-    killed = true
-  }
-  expect((await serve.exited).signal).toBe('SIGKILL')
-  await Promise.all(workers)
+  const { acknowledged, failures, inFlightAtKill, signal } = await sigkillUnderLoad(serve, {
+    token: TOKENS.writer,
+    bodyOf,
+    workers: WORKERS,
+    acknowledgedBeforeKill: 150
+  })
+  expect(signal).toBe('SIGKILL')
   expect(failures).toEqual([])
   expect(inFlightAtKill).toBeGreaterThan(0)
 
