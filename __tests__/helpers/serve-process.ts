@@ -83,7 +83,13 @@ export interface KillUnderLoad {
  */
 export async function sigkillUnderLoad(
   serve: ServeProcess,
-  options: { token: string; bodyOf: (n: number) => string; workers: number; acknowledgedBeforeKill: number; timeoutMs?: number }
+  options: {
+    token: string
+    bodyOf: (n: number) => string
+    workers: number
+    acknowledgedBeforeKill: number
+    timeoutMs?: number
+  }
 ): Promise<KillUnderLoad> {
   const sent = new Set<number>()
   const acknowledged = new Set<number>()
@@ -121,7 +127,9 @@ export async function sigkillUnderLoad(
   const { signal } = await serve.exited
   await Promise.all(workers)
   if (acknowledged.size < options.acknowledgedBeforeKill) {
-    throw new Error(`only ${acknowledged.size} of ${options.acknowledgedBeforeKill} requests acknowledged in time`)
+    throw new Error(
+      `only ${acknowledged.size} of ${options.acknowledgedBeforeKill} requests acknowledged in time`
+    )
   }
   return { sent, acknowledged, failures, inFlightAtKill, signal }
 }
