@@ -70,12 +70,15 @@ interface ImportJson {
 export async function benchImport(
   code: CodeUnderTest,
   kind: StoreKind,
-  sizes: ImportSizes
+  sizes: ImportSizes,
+  /** Write a V8 CPU profile of the receiver into this directory. */
+  cpuProfDir?: string
 ): Promise<ImportFigures> {
   const store = await freshStore(kind)
   const file = join(store.dataDir, 'keys.csv')
   const fileBytes = await writeKeysFile(file, sizes.keys)
   const receiver = await startReceiverProcess(code, {
+    cpuProfDir,
     store: store.spec,
     dataDir: store.dataDir,
     configFile: writeBenchConfig(store.dataDir)

@@ -8,7 +8,7 @@
  * --smoke     tiny sizes (seconds, for the test suite); figures are meaningless
  * --from      the code under test: dist/ (default, run `npm run build` first) or src/ via ts-node
  * --out       where to write the JSON (default bench/results/latest.json; smoke: a temporary file)
- * --cpu-prof  write a V8 CPU profile of every receiver process of the throughput runs into DIR
+ * --cpu-prof  write a V8 CPU profile of every receiver process of the throughput and import runs into DIR
  *             (summarise them with bench/profile-summary.ts; profiling slows the receiver, so such a
  *             run is for finding where time goes, not for the figures)
  */
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
   const imports: ImportFigures[] = []
   for (const store of STORE_KINDS) {
     await quiet.wait()
-    const run = await benchImport(code, store, sizes.imports)
+    const run = await benchImport(code, store, sizes.imports, cpuProfDir)
     progress(`${store} replace import: ${run.keys.toLocaleString('en')} keys in ${run.seconds.toFixed(2)} s`)
     imports.push(run)
   }

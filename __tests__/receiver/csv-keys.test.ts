@@ -20,8 +20,10 @@ async function* pieces(bytes: Buffer, cuts: number[]): AsyncGenerator<Buffer> {
 
 async function read(text: string | Buffer, cuts: number[] = []): Promise<string[]> {
   const keys: string[] = []
-  for await (const key of csvKeys(pieces(Buffer.isBuffer(text) ? text : Buffer.from(text), cuts)))
-    keys.push(key)
+  for await (const batch of csvKeys(pieces(Buffer.isBuffer(text) ? text : Buffer.from(text), cuts))) {
+    expect(batch.length).toBeGreaterThan(0)
+    keys.push(...batch)
+  }
   return keys
 }
 

@@ -152,8 +152,8 @@ describe('SQLite store', () => {
     const migrated = openStore()
     expect(inspect((db) => db.pragma('user_version', { simple: true }))).toBe(MIGRATIONS.length)
     expect(await collect(migrated.members(env, 'seg', {}))).toEqual(['a', 'b'])
-    async function* file(): AsyncGenerator<string> {
-      yield* ['b', 'c']
+    async function* file(): AsyncGenerator<string[]> {
+      yield ['b', 'c']
     }
     await expect(
       importMembers(migrated, env, 'seg', file(), 'replace', { id: 'after-migration' })

@@ -124,23 +124,29 @@ async function* firstCells(text: AsyncIterable<string>): AsyncGenerator<string[]
   if (carry !== '') yield plainFirstCells(carry)
 }
 
-/** The keys of a CSV byte stream, in file order (duplicates included: the store drops them). */
-export async function* csvKeys(source: AsyncIterable<Buffer>): AsyncGenerator<string> {
+/**
+ * The keys of a CSV byte stream, in file order (duplicates included: the store drops them), in
+ * batches as the file's chunks arrive: the stores stage them a batch at a time.
+ */
+export async function* csvKeys(source: AsyncIterable<Buffer>): AsyncGenerator<string[]> {
   let row = 0
   let keys = 0
   for await (const cells of firstCells(utf8Text(source))) {
+    if (row === 0 && cells.length > 0 && isHeaderCell(cells[0])) {
+      cells.shift()
+      row = 1
+    }
     for (const key of cells) {
       row += 1
-      if (row === 1 && isHeaderCell(key)) continue
       if (key === '') throw new BadRequestError(`row ${row}: the first column holds no context key`)
       if (key.length > MAX_MEMBER_ID_LENGTH) {
         throw new BadRequestError(
           `row ${row}: the context key is longer than ${MAX_MEMBER_ID_LENGTH} characters`
         )
       }
-      keys += 1
-      yield key
     }
+    keys += cells.length
+    if (cells.length > 0) yield cells
   }
   if (keys === 0) throw new BadRequestError('the file holds no context keys')
 }

@@ -48,14 +48,22 @@ export function unknownImport(importId: string): NotFoundError {
   return new NotFoundError(`no import ${JSON.stringify(importId)} is being prepared`)
 }
 
-/** The keys of an async iterable in arrays of at most `size`. */
-export async function* chunked(keys: AsyncIterable<string>, size = STAGE_CHUNK): AsyncGenerator<string[]> {
+/**
+ * Batches of keys, whatever their sizes, cut again into arrays of `size` (the last may be shorter).
+ * Keys travel in batches, not one by one: an await per key cost more than the staging itself.
+ */
+export async function* chunked(
+  batches: AsyncIterable<readonly string[]>,
+  size = STAGE_CHUNK
+): AsyncGenerator<string[]> {
   let chunk: string[] = []
-  for await (const key of keys) {
-    chunk.push(key)
-    if (chunk.length === size) {
-      yield chunk
-      chunk = []
+  for await (const batch of batches) {
+    for (const key of batch) {
+      chunk.push(key)
+      if (chunk.length === size) {
+        yield chunk
+        chunk = []
+      }
     }
   }
   if (chunk.length > 0) yield chunk
@@ -66,7 +74,7 @@ export async function importMembers(
   store: SegmentStore,
   env: EnvironmentRef,
   segmentKey: string,
-  keys: AsyncIterable<string>,
+  keys: AsyncIterable<readonly string[]>,
   mode: ImportMode,
   init: { id: string; filename?: string; now?: number }
 ): Promise<ImportRecord> {

@@ -996,7 +996,7 @@ class RedisSegmentStore implements RedisStore {
   async stageImport(
     env: EnvironmentRef,
     importId: string,
-    keys: AsyncIterable<string>
+    keys: AsyncIterable<readonly string[]>
   ): Promise<ImportRecord> {
     const run = this.runningImport(env, importId)
     if (run === undefined || run.record.status !== 'preparing' || run.staged) throw unknownImport(importId)

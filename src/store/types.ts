@@ -236,10 +236,14 @@ export interface BulkStore {
     init: { id: string; mode?: ImportMode; filename?: string; now?: number }
   ): Promise<ImportRecord>
   /**
-   * Stages the keys of a `preparing` import. When `keys` throws, the import is stopped with that
-   * error's message, what was staged is discarded, and the error is rethrown.
+   * Stages the keys of a `preparing` import, given in batches of any size. When `keys` throws, the
+   * import is stopped with that error's message, what was staged is discarded, and the error is rethrown.
    */
-  stageImport(env: EnvironmentRef, importId: string, keys: AsyncIterable<string>): Promise<ImportRecord>
+  stageImport(
+    env: EnvironmentRef,
+    importId: string,
+    keys: AsyncIterable<readonly string[]>
+  ): Promise<ImportRecord>
   /**
    * Applies a staged import (`in_progress` until it ends `complete`, or `stopped` when the segment
    * went away or the store failed): `replace` leaves the included keys exactly the staged ones,
