@@ -32,9 +32,13 @@ export interface ImportFigures {
   keys: number
   fileBytes: number
   seconds: number
+  /** Of `seconds`, until the upload was answered: the file uploaded, read and staged. */
+  uploadSeconds: number
   keysPerSecond: number
   /** CPU the receiver spent on the import: other work on the machine does not inflate it. */
   receiverCpuSeconds: number
+  /** CPU redis-server spent meanwhile (Redis only). */
+  storeServerCpuSeconds?: number
   added: number
   removed: number
   peakRssBytes: number
@@ -98,6 +102,7 @@ export async function benchImport(
     form.append('mode', 'replace')
     receiver.resetPeakRss()
     const cpuAtStart = receiver.cpuSeconds()
+    const serverCpuAtStart = store.serverCpuSeconds?.()
     const startedAt = performance.now()
     const created = await fetch(`${receiver.url}${segmentPath}/imports`, {
       method: 'POST',
@@ -106,6 +111,7 @@ export async function benchImport(
     })
     if (created.status !== 204)
       throw new Error(`the import answered ${created.status}: ${await created.text()}`)
+    const uploadSeconds = (performance.now() - startedAt) / 1000
     const location = created.headers.get('location') as string
     let result: ImportJson
     for (;;) {
@@ -116,6 +122,8 @@ export async function benchImport(
     }
     const seconds = (performance.now() - startedAt) / 1000
     const receiverCpuSeconds = receiver.cpuSeconds() - cpuAtStart
+    const storeServerCpuSeconds =
+      serverCpuAtStart === undefined ? undefined : (store.serverCpuSeconds?.() ?? 0) - serverCpuAtStart
     if (result.status !== 'complete')
       throw new Error(`the import stopped: ${result.error ?? 'no reason given'}`)
     if (result.keyCount !== sizes.keys)
@@ -125,8 +133,10 @@ export async function benchImport(
       keys: sizes.keys,
       fileBytes,
       seconds,
+      uploadSeconds,
       keysPerSecond: sizes.keys / seconds,
       receiverCpuSeconds,
+      storeServerCpuSeconds,
       added: result.added,
       removed: result.removed,
       peakRssBytes: receiver.peakRssBytes()

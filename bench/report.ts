@@ -312,14 +312,28 @@ export function formatResult(result: BenchResult): string {
     '',
     'Replace import of one CSV file (SPEC §E2)',
     table(
-      ['store', 'keys', 'file', 'time', 'rate', 'receiver CPU', 'added / removed', 'receiver peak RSS'],
+      [
+        'store',
+        'keys',
+        'file',
+        'time',
+        'upload + staging / applying',
+        'rate',
+        'CPU: receiver / redis-server',
+        'added / removed',
+        'receiver peak RSS'
+      ],
       result.imports.map((i) => [
         i.store,
         int(i.keys),
         `${fixed(i.fileBytes / MB, 1)} MB`,
         `${fixed(i.seconds, 2)} s`,
+        // Older result files have no split.
+        i.uploadSeconds === undefined
+          ? '-'
+          : `${fixed(i.uploadSeconds, 2)} / ${fixed(i.seconds - i.uploadSeconds, 2)} s`,
         `${int(i.keysPerSecond)} keys/s`,
-        `${fixed(i.receiverCpuSeconds, 2)} s`,
+        `${fixed(i.receiverCpuSeconds, 2)} / ${i.storeServerCpuSeconds === undefined ? '-' : fixed(i.storeServerCpuSeconds, 2)} s`,
         `${int(i.added)} / ${int(i.removed)}`,
         mb(i.peakRssBytes)
       ])

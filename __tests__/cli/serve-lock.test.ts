@@ -1,10 +1,10 @@
 /**
  * `serve` on a SQLite data directory holds a lock naming its pid: a second `serve` there refuses to
  * start and names the first; the lock goes on a clean exit, and a lock left by a SIGKILLed process
- * does not block the next start. Beyond loopback, the development token earns a warning.
+ * does not block the next start, which also removes the import staging files the dead one left. Beyond loopback, the development token earns a warning.
  */
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { LOCK_FILE } from '../../src/receiver/data-lock'
@@ -58,8 +58,14 @@ it('refuses a second serve on one data directory, naming the first; takes over a
   }
   await first.exited
   expect(existsSync(lock)).toBe(true)
+  // What an import killed while staging leaves beside the database, and a file of the user's.
+  const leftover = join(dataDir, 'segments.db-import-0b1c2d3e')
+  writeFileSync(leftover, 'staged keys of a dead process')
+  writeFileSync(join(dataDir, 'notes.txt'), 'mine')
 
   const third = await startServe(['--data', dataDir])
+  expect(existsSync(leftover)).toBe(false)
+  expect(readFileSync(join(dataDir, 'notes.txt'), 'utf8')).toBe('mine')
   expect(third.stdout()).not.toMatch(/warning/)
   expect(JSON.parse(readFileSync(lock, 'utf8'))).toMatchObject({ pid: third.child.pid })
   expect((await third.stop()).code).toBe(0)

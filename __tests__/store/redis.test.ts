@@ -1,7 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import Redis from 'ioredis'
 import { adds, change, collect, removes, runStoreContract } from './contract'
-import { ConflictError, ForbiddenError, StoreUnavailableError } from '../../src/errors'
+import { BadRequestError, ConflictError, ForbiddenError, StoreUnavailableError } from '../../src/errors'
 import { openRedisStore } from '../../src/store/redis'
 import type { EnvironmentRef, MembershipOp, SegmentStore } from '../../src/store/types'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server'
@@ -316,6 +319,128 @@ describe('Redis store specifics', () => {
         await other.close()
       }
     })
+  })
+})
+
+describe('Redis store imports', () => {
+  const LEASE_MS = 300
+  let redis: Redis
+  let store: SegmentStore
+  let other: SegmentStore
+  const env = uniqueEnv('imports')
+  const ns = `imports:synced_segments:${env.projectKey}/${env.environmentKey}:`
+
+  beforeAll(async () => {
+    redis = new Redis(server.url)
+    store = await openRedisStore({ url: server.url, importLeaseMs: LEASE_MS })
+    other = await openRedisStore({ url: server.url, importLeaseMs: LEASE_MS })
+  })
+
+  afterAll(async () => {
+    await store.close()
+    await other.close()
+    await redis.quit()
+  })
+
+  beforeEach(async () => {
+    await redis.flushall()
+    await store.apply(env, [change('seg', adds('old', 'kept'))], { allowCreate: true, now: 1 })
+  })
+
+  /** Keys in batches, pausing `pauseMs` after each batch (a slow upload), then calling `during`. */
+  async function* slowFile(
+    batches: string[][],
+    pauseMs: number,
+    during: () => Promise<void> = async () => undefined
+  ): AsyncGenerator<string[]> {
+    for (const batch of batches) {
+      yield batch
+      await new Promise((resolve) => setTimeout(resolve, pauseMs))
+    }
+    await during()
+  }
+
+  const stagingFile = (id: string): string => join(tmpdir(), `synced-segments-import-${id}`)
+
+  it('stages the file with the receiver: Redis holds only the lease and the record until it is applied', async () => {
+    const before = await snapshot(redis)
+    await store.beginImport(env, 'seg', { id: 'local-1', mode: 'replace' })
+    let during: Record<string, unknown> = {}
+    await store.stageImport(
+      env,
+      'local-1',
+      slowFile([['kept', 'new-1'], ['new-2']], 10, async () => {
+        during = await snapshot(redis)
+        expect(existsSync(stagingFile('local-1'))).toBe(true)
+      })
+    )
+    const added = Object.keys(during).filter((key) => !(key in before))
+    expect(added.sort()).toEqual([`${ns}importing:seg`, `${ns}job:import:local-1`])
+    for (const key of Object.keys(before)) expect(during[key]).toEqual(before[key])
+
+    await expect(store.applyImport(env, 'local-1', 'replace')).resolves.toMatchObject({
+      status: 'complete',
+      keys: 3,
+      added: 2,
+      removed: 1
+    })
+    expect(await collect(store.members(env, 'seg', {}))).toEqual(['kept', 'new-1', 'new-2'])
+    expect(await redis.exists(`${ns}importing:seg`)).toBe(0)
+    expect(existsSync(stagingFile('local-1'))).toBe(false)
+  })
+
+  it('keeps its lease through an upload longer than the lease, so no other receiver imports meanwhile', async () => {
+    await store.beginImport(env, 'seg', { id: 'long-1' })
+    const staging = store.stageImport(env, 'long-1', slowFile([['a'], ['b'], ['c'], ['d']], LEASE_MS))
+    await new Promise((resolve) => setTimeout(resolve, 2 * LEASE_MS))
+    await expect(other.beginImport(env, 'seg', { id: 'long-2' })).rejects.toThrow(ConflictError)
+    await staging
+    await expect(store.applyImport(env, 'long-1', 'merge')).resolves.toMatchObject({
+      status: 'complete',
+      added: 4
+    })
+    await expect(other.beginImport(env, 'seg', { id: 'long-3' })).resolves.toMatchObject({
+      status: 'preparing'
+    })
+    await other.stopImport(env, 'long-3', 'done')
+  })
+
+  it('stops, changing nothing, when its lease was taken while the file uploaded', async () => {
+    const before = await snapshot(redis)
+    await store.beginImport(env, 'seg', { id: 'stolen-1' })
+    const batches = Array.from({ length: 8 }, (_, i) => [`k-${i}`])
+    const staging = store.stageImport(env, 'stolen-1', slowFile(batches, LEASE_MS / 4))
+    await redis.set(`${ns}importing:seg`, 'someone-else', 'PX', 10 * LEASE_MS)
+    await expect(staging).rejects.toThrow(/lost its lease/)
+    await expect(store.getImport(env, 'seg', 'stolen-1')).resolves.toMatchObject({
+      status: 'stopped',
+      error: expect.stringMatching(/lost its lease/)
+    })
+    expect(existsSync(stagingFile('stolen-1'))).toBe(false)
+    // The other holder's lease is left alone; the segment is as it was.
+    expect(await redis.get(`${ns}importing:seg`)).toBe('someone-else')
+    const after = await snapshot(redis)
+    for (const key of Object.keys(before)) expect(after[key]).toEqual(before[key])
+  })
+
+  it('applies keys with any characters, commas and line breaks among them, and removes its staging file when a file fails', async () => {
+    const keys = ['a,b', 'line\nbreak', 'é€😀', '"quoted"', ' spaced ']
+    await store.beginImport(env, 'seg', { id: 'odd-1' })
+    await store.stageImport(env, 'odd-1', slowFile([keys], 0))
+    await store.applyImport(env, 'odd-1', 'replace')
+    expect(await collect(store.members(env, 'seg', {}))).toEqual(
+      [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    )
+    for (const key of keys)
+      expect(await redis.sismember(`imports:big_segment_include:${sdkHash(key)}`, 'seg.g1')).toBe(1)
+
+    await store.beginImport(env, 'seg', { id: 'bad-1' })
+    async function* failing(): AsyncGenerator<string[]> {
+      yield ['x']
+      throw new BadRequestError('row 2: bad key')
+    }
+    await expect(store.stageImport(env, 'bad-1', failing())).rejects.toThrow('row 2: bad key')
+    expect(existsSync(stagingFile('bad-1'))).toBe(false)
   })
 })
 

@@ -4,13 +4,27 @@
  * app — for the CLI, the demo and tests.
  */
 import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { openStore, storeKind } from '../store/open'
+import { removeStaleStaging, sqliteStagingPrefix } from '../store/bulk'
+import { openStore, SQLITE_FILE, storeKind } from '../store/open'
 import type { SegmentStore } from '../store/types'
 import { buildApp } from './app'
-import { bigSegmentFreshness, configuredEnvironments, DEFAULT_HEARTBEAT_MS, startHeartbeat } from './big-segments'
+import {
+  bigSegmentFreshness,
+  configuredEnvironments,
+  DEFAULT_HEARTBEAT_MS,
+  startHeartbeat
+} from './big-segments'
 import { type DataLock, lockDataDir } from './data-lock'
-import { checkRedisPrefixes, type DevCredentials, devSetup, loadConfigFile, parseConfig, type ReceiverConfig } from './config'
+import {
+  checkRedisPrefixes,
+  type DevCredentials,
+  devSetup,
+  loadConfigFile,
+  parseConfig,
+  type ReceiverConfig
+} from './config'
 import { BUNDLED_INTEGRATIONS_DIR, type IntegrationDirectory, loadIntegrations } from './integrations'
 
 export { buildApp, type BuildAppOptions } from './app'
@@ -61,9 +75,12 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
   // the development set-up writes credentials or a store is opened.
   const storeSpec = options.store ?? 'sqlite'
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
-  if (!Number.isInteger(heartbeatMs) || heartbeatMs < 0) throw new Error(`heartbeatMs must be a whole number of milliseconds ≥ 0, got ${heartbeatMs}`)
+  if (!Number.isInteger(heartbeatMs) || heartbeatMs < 0)
+    throw new Error(`heartbeatMs must be a whole number of milliseconds ≥ 0, got ${heartbeatMs}`)
   const kind = storeKind(storeSpec)
-  const integrations = loadIntegrations(options.integrationsDir ? [BUNDLED_INTEGRATIONS_DIR, options.integrationsDir] : [BUNDLED_INTEGRATIONS_DIR])
+  const integrations = loadIntegrations(
+    options.integrationsDir ? [BUNDLED_INTEGRATIONS_DIR, options.integrationsDir] : [BUNDLED_INTEGRATIONS_DIR]
+  )
   let config: ReceiverConfig
   let credentials: DevCredentials | undefined
   if (options.config) config = parseConfig(options.config, 'config option')
@@ -71,7 +88,10 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
   else ({ config, credentials } = devSetup(dataDir))
   // On Redis every environment needs its own prefix: refused here, before Redis is contacted.
   if (kind === 'redis') {
-    checkRedisPrefixes(config, options.config ? 'config option' : (options.configFile ?? 'development set-up'))
+    checkRedisPrefixes(
+      config,
+      options.config ? 'config option' : (options.configFile ?? 'development set-up')
+    )
   }
 
   let lock: DataLock | undefined
@@ -80,6 +100,8 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
     // The store module creates the directory; the lock needs it first.
     if (kind === 'sqlite') mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     lock = kind === 'sqlite' ? lockDataDir(dataDir) : undefined
+    // Holding the lock, no other receiver imports here: staging files are a dead process's leftovers.
+    if (lock) removeStaleStaging(sqliteStagingPrefix(join(dataDir, SQLITE_FILE)))
     store = await openStore(storeSpec, dataDir, { historyRetention: config.history?.retention })
   } catch (error) {
     lock?.release()
@@ -88,7 +110,10 @@ export async function createReceiver(options: ReceiverOptions = {}): Promise<Rec
   const warnings = storeWarnings(store)
   const app = buildApp({ store, integrations, config, logger: options.logger })
   const freshness = bigSegmentFreshness(store)
-  const heartbeat = freshness && heartbeatMs > 0 ? startHeartbeat(freshness, configuredEnvironments(config), heartbeatMs) : undefined
+  const heartbeat =
+    freshness && heartbeatMs > 0
+      ? startHeartbeat(freshness, configuredEnvironments(config), heartbeatMs)
+      : undefined
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
     closing ??= (async () => {

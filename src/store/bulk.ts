@@ -2,6 +2,8 @@
  * What both stores share for imports and exports (§B7): the records' life cycle, and keys read in
  * bounded chunks, so neither store ever holds a whole file in memory.
  */
+import { readdirSync, rmSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { ConflictError, NotFoundError } from '../errors'
 import type { EnvironmentRef, ImportMode, ImportRecord, ImportStatus, SegmentStore } from './types'
 
@@ -81,4 +83,26 @@ export async function importMembers(
   await store.beginImport(env, segmentKey, { ...init, mode })
   await store.stageImport(env, init.id, keys)
   return store.applyImport(env, init.id, mode)
+}
+
+/** Where the SQLite store stages imports: files beside its database, their names starting with this. */
+export function sqliteStagingPrefix(databasePath: string): string {
+  return `${databasePath}-import-`
+}
+
+/**
+ * Removes the staging files left beside `prefix` (its directory, names starting with its file
+ * name) by a process that died while importing. Only while no other process can be importing into
+ * them: the receiver calls it holding its data directory's lock.
+ */
+export function removeStaleStaging(prefix: string): void {
+  const dir = dirname(prefix)
+  const start = basename(prefix)
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return
+  }
+  for (const name of names) if (name.startsWith(start)) rmSync(join(dir, name), { force: true })
 }

@@ -28,13 +28,15 @@
  * store needs one Redis (or a primary with replicas), not Redis Cluster.
  */
 import * as crypto from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import Redis from 'ioredis'
 import { HttpError, ConflictError, ForbiddenError, StoreUnavailableError } from '../errors'
 import { networkCause } from '../network-cause'
 import { cohortConflict } from './conflicts'
 import {
   ABANDONED,
-  chunked,
   importRunning,
   isRunning,
   JOB_RETENTION_MS,
@@ -56,7 +58,6 @@ import {
   type ContextMembership,
   type EnvironmentRef,
   type ListOptions,
-
   type ExportRecord,
   type ImportMode,
   type ImportRecord,
@@ -76,6 +77,8 @@ export interface RedisStoreOptions extends HistoryOptions {
   connectTimeoutMs?: number
   /** How long one command may take before it fails with a 503 (default 5,000 ms). */
   commandTimeoutMs?: number
+  /** How long an import's lease outlives its receiver (default 30,000 ms); renewed every third of it. */
+  importLeaseMs?: number
 }
 
 /** Members read from Redis per round trip while streaming; bounds memory whatever the segment size. */
@@ -88,9 +91,9 @@ const HISTORY_PAGE = 200
 const MEMBER_RUN = 1000
 /** Keys per script while an import is applied: each script stays short, so Redis stays responsive. */
 const APPLY_CHUNK = 5000
-/** Staging scripts an import keeps in flight while it reads its file. */
-const STAGE_IN_FLIGHT = 4
-/** How long an import's lease lasts unless its receiver renews it (every chunk does). */
+/** Import scripts kept in flight: the next chunk is read and packed while Redis applies the last. */
+const IMPORT_IN_FLIGHT = 2
+/** How long an import's lease lasts unless its receiver renews it (every third of that, and every chunk). */
 const IMPORT_LEASE_MS = 30_000
 const JOB_RETENTION_SECONDS = Math.floor(JOB_RETENTION_MS / 1000)
 const LEASE_LOST = 'the import lost its lease: Redis was unreachable for too long while it ran'
@@ -381,8 +384,8 @@ return #ARGV - 1
 /**
  * Imports (§B7). Keys: `<ns>job:<kind>:<id>` the JSON record of an import or export;
  * `<ns>importing:<segmentKey>` the id of the import running into that segment, a lease that its
- * receiver renews with every chunk (a receiver that dies lets it lapse); `<ns>import_keys:<id>` the
- * staged keys (ZSET, score 0), on the same lease, so an abandoned stage is reclaimed by Redis.
+ * receiver renews while it runs (a receiver that dies lets it lapse). The staged keys stay with
+ * the importing receiver, in a local file (staging.ts), until they are applied.
  */
 
 /** ARGV: ns, segmentKey, importId, record JSON, leaseMs, retentionSeconds. */
@@ -396,69 +399,73 @@ return redis.call('HGET', ns .. 'segment:' .. key, 'generation')
 
 /** Renews the lease when it is still this import's; the rest of a script runs only then. */
 const LUA_LEASE = `
-local function renew(leaseKey, id, lease, stagedKey)
+local function renew(leaseKey, id, lease)
   if redis.call('GET', leaseKey) ~= id then return false end
   redis.call('PEXPIRE', leaseKey, lease)
-  redis.call('PEXPIRE', stagedKey, lease)
   return true
 end
 `
 
-/** ARGV: leaseKey, importId, leaseMs, stagedKey, then the keys. Returns how many were new, or -1 without the lease. */
-const LUA_STAGE = `${LUA_LEASE}
-local stagedKey = ARGV[4]
-local added = 0
-for first = 5, #ARGV, ${MEMBER_RUN} do
-  local run = {}
-  for i = first, math.min(first + ${MEMBER_RUN} - 1, #ARGV) do
-    run[#run + 1] = 0
-    run[#run + 1] = ARGV[i]
-  end
-  added = added + redis.call('ZADD', stagedKey, unpack(run))
-end
-if not renew(ARGV[1], ARGV[2], ARGV[3], stagedKey) then return -1 end
-return added
+/** ARGV: leaseKey, importId, leaseMs. 1 when renewed, 0 when the lease is no longer this import's. */
+const LUA_RENEW_IMPORT = `${LUA_LEASE}
+if renew(ARGV[1], ARGV[2], ARGV[3]) then return 1 end
+return 0
 `
 
 /**
- * ARGV: leaseKey, importId, leaseMs, stagedKey, segmentHashKey, generation, membersKey, ref,
- * synchronizedOnKey, syncedAt, mode ('add' | 'remove'), then pairs of contextKey, include-set key.
- * 'add' includes each key not yet included; 'remove' drops each included key that is not staged.
+ * ARGV: leaseKey, importId, leaseMs, segmentHashKey, generation, membersKey, ref,
+ * synchronizedOnKey, syncedAt, mode ('add' | 'remove'), includePrefix, then the chunk packed in
+ * three strings: the keys' byte lengths (comma-separated), the keys end to end, and their
+ * 44-character hashes end to end. Packed, a chunk of 5,000 keys is 3 arguments, not 10,000: the
+ * client's encoding of each argument cost more than the script. 'add' includes every key (already
+ * included ones are left as they are), 'remove' drops every key.
  * Returns the number changed, or -1 when the lease is lost or the segment was deleted.
  */
 const LUA_IMPORT_CHUNK = `${LUA_LEASE}
-local stagedKey, membersKey, ref = ARGV[4], ARGV[7], ARGV[8]
-if redis.call('HGET', ARGV[5], 'generation') ~= ARGV[6] then return -1 end
-if not renew(ARGV[1], ARGV[2], ARGV[3], stagedKey) then return -1 end
+if redis.call('HGET', ARGV[4], 'generation') ~= ARGV[5] then return -1 end
+if not renew(ARGV[1], ARGV[2], ARGV[3]) then return -1 end
+local membersKey, ref, prefix = ARGV[6], ARGV[7], ARGV[11]
+local keys, hashes = ARGV[13], ARGV[14]
+local adding = ARGV[10] == 'add'
 local changed = 0
-if ARGV[11] == 'add' then
-  for i = 12, #ARGV, 2 do
-    if redis.call('ZADD', membersKey, 'NX', 0, ARGV[i]) == 1 then
-      redis.call('SADD', ARGV[i + 1], ref)
-      changed = changed + 1
-    end
+local run = {}
+local function flush()
+  if #run == 0 then return end
+  if adding then
+    changed = changed + redis.call('ZADD', membersKey, 'NX', unpack(run))
+  else
+    changed = changed + redis.call('ZREM', membersKey, unpack(run))
   end
-else
-  for i = 12, #ARGV, 2 do
-    if not redis.call('ZSCORE', stagedKey, ARGV[i]) then
-      redis.call('ZREM', membersKey, ARGV[i])
-      redis.call('SREM', ARGV[i + 1], ref)
-      changed = changed + 1
-    end
-  end
+  run = {}
 end
-if changed > 0 and tonumber(ARGV[10]) > tonumber(redis.call('GET', ARGV[9]) or '0') then
-  redis.call('SET', ARGV[9], ARGV[10])
+local at, hashAt = 1, 1
+for length in string.gmatch(ARGV[12], '%d+') do
+  local last = at + tonumber(length) - 1
+  local key = string.sub(keys, at, last)
+  local set = prefix .. string.sub(hashes, hashAt, hashAt + 43)
+  at, hashAt = last + 1, hashAt + 44
+  if adding then
+    run[#run + 1] = 0
+    run[#run + 1] = key
+    redis.call('SADD', set, ref)
+  else
+    run[#run + 1] = key
+    redis.call('SREM', set, ref)
+  end
+  if #run >= ${2 * MEMBER_RUN} then flush() end
+end
+flush()
+if changed > 0 and tonumber(ARGV[9]) > tonumber(redis.call('GET', ARGV[8]) or '0') then
+  redis.call('SET', ARGV[8], ARGV[9])
 end
 return changed
 `
 
-/** ARGV: leaseKey, importId, stagedKey, jobKey, record JSON, retentionSeconds[, segmentHashKey, now]. */
+/** ARGV: leaseKey, importId, jobKey, record JSON, retentionSeconds[, segmentHashKey, now]. */
 const LUA_END_IMPORT = `
-redis.call('DEL', ARGV[3])
 if redis.call('GET', ARGV[1]) == ARGV[2] then redis.call('DEL', ARGV[1]) end
-redis.call('SET', ARGV[4], ARGV[5], 'EX', ARGV[6])
-if ARGV[7] and redis.call('EXISTS', ARGV[7]) == 1 then redis.call('HSET', ARGV[7], 'lastModifiedDate', ARGV[8]) end
+redis.call('SET', ARGV[3], ARGV[4], 'EX', ARGV[5])
+if ARGV[6] and redis.call('EXISTS', ARGV[6]) == 1 then redis.call('HSET', ARGV[6], 'lastModifiedDate', ARGV[7]) end
 return 1
 `
 
@@ -482,7 +489,7 @@ interface ScriptedRedis extends Redis {
   syncedSegmentsTargets: Script
 
   syncedSegmentsBeginImport: Script
-  syncedSegmentsStage: Script
+  syncedSegmentsRenewImport: Script
   syncedSegmentsImportChunk: Script
   syncedSegmentsEndImport: Script
   syncedSegmentsRecordSync: Script
@@ -595,7 +602,6 @@ function selectPage(records: SegmentRecord[], options: ListOptions): Page<Segmen
   }
 }
 
-
 /** The head of a 2xx's record: everything but the counts, which the script adds as it applies. */
 function draftJson(draft: SyncRecordDraft, env: EnvironmentRef): string {
   // The script runs right after this; the round trip back is not part of the duration.
@@ -659,7 +665,12 @@ interface RedisImport {
   env: EnvironmentRef
   record: ImportRecord
   generation: string
-  staged?: boolean
+  /** The local staging file, once staging began. */
+  file?: string
+  /** Renews the lease while the import runs. */
+  renewal?: NodeJS.Timeout
+  /** Set when a renewal found the lease taken: the import must stop. */
+  leaseLost: boolean
 }
 
 class RedisSegmentStore implements RedisStore {
@@ -673,7 +684,8 @@ class RedisSegmentStore implements RedisStore {
     private readonly redis: ScriptedRedis,
     private readonly where: string,
     readonly warnings: readonly string[],
-    historyOptions: HistoryOptions = {}
+    historyOptions: HistoryOptions = {},
+    private readonly leaseMs = IMPORT_LEASE_MS
   ) {
     this.pruner = new HistoryPruner(historyOptions, DEFAULT_HISTORY_RETENTION, async (env, retention) => {
       await this.redis.zremrangebyrank(`${layoutOf(env).ns}history`, 0, -retention - 1)
@@ -875,6 +887,7 @@ class RedisSegmentStore implements RedisStore {
   async close(): Promise<void> {
     this.closing = true
     this.pruner.stop()
+    for (const run of this.imports.values()) clearInterval(run.renewal)
     await this.sweeping
     // quit() fails while disconnected (no offline queue); disconnect() then stops reconnecting.
     await this.redis.quit().catch(() => this.redis.disconnect())
@@ -924,14 +937,12 @@ class RedisSegmentStore implements RedisStore {
 
   private importKeys(run: RedisImport): {
     leaseKey: string
-    stagedKey: string
     jobKey: string
     segmentHashKey: string
   } {
     const { ns } = layoutOf(run.env)
     return {
       leaseKey: `${ns}importing:${run.record.segmentKey}`,
-      stagedKey: `${ns}import_keys:${run.record.id}`,
       jobKey: `${ns}job:import:${run.record.id}`,
       segmentHashKey: `${ns}segment:${run.record.segmentKey}`
     }
@@ -944,13 +955,14 @@ class RedisSegmentStore implements RedisStore {
     error?: string
   ): Promise<ImportRecord> {
     this.imports.delete(run.record.id)
+    clearInterval(run.renewal)
+    if (run.file !== undefined) rmSync(run.file, { force: true })
     run.record.status = status
     if (error !== undefined) run.record.error = error
-    const { leaseKey, stagedKey, jobKey, segmentHashKey } = this.importKeys(run)
+    const { leaseKey, jobKey, segmentHashKey } = this.importKeys(run)
     const args: ScriptArg[] = [
       leaseKey,
       run.record.id,
-      stagedKey,
       jobKey,
       JSON.stringify(run.record),
       JOB_RETENTION_SECONDS
@@ -983,13 +995,26 @@ class RedisSegmentStore implements RedisStore {
         segmentKey,
         record.id,
         JSON.stringify(record),
-        IMPORT_LEASE_MS,
+        this.leaseMs,
         JOB_RETENTION_SECONDS
       )
     )) as string
     if (reply === 'not_found') throw segmentMissing(env, segmentKey)
     if (reply === 'conflict') throw importRunning(segmentKey)
-    this.imports.set(record.id, { env, record, generation: reply })
+    const leaseKey = `${ns}importing:${segmentKey}`
+    const run: RedisImport = { env, record, generation: reply, leaseLost: false }
+    // Renewed while the file uploads and is applied; a failed renewal (Redis away) is retried on the
+    // next tick, and a lease found taken stops the import at its next chunk.
+    run.renewal = setInterval(() => {
+      this.redis
+        .syncedSegmentsRenewImport(leaseKey, record.id, this.leaseMs)
+        .then((renewed) => {
+          if (renewed === 0) run.leaseLost = true
+        })
+        .catch(() => undefined)
+    }, this.leaseMs / 3)
+    run.renewal.unref()
+    this.imports.set(record.id, run)
     return { ...record }
   }
 
@@ -999,79 +1024,128 @@ class RedisSegmentStore implements RedisStore {
     keys: AsyncIterable<readonly string[]>
   ): Promise<ImportRecord> {
     const run = this.runningImport(env, importId)
-    if (run === undefined || run.record.status !== 'preparing' || run.staged) throw unknownImport(importId)
-    run.staged = true
-    const { leaseKey, stagedKey } = this.importKeys(run)
-    const inFlight: Promise<void>[] = []
-    const stage = async (chunk: string[]): Promise<void> => {
-      const staged = (await this.run(() =>
-        this.redis.syncedSegmentsStage(leaseKey, importId, IMPORT_LEASE_MS, stagedKey, ...chunk)
-      )) as number
-      if (staged < 0) throw new StoreUnavailableError(LEASE_LOST)
-      run.record.keys += chunk.length
-    }
+    if (run === undefined || run.record.status !== 'preparing' || run.file !== undefined)
+      throw unknownImport(importId)
+    run.file = join(tmpdir(), `synced-segments-import-${importId.replace(/[^A-Za-z0-9-]/g, '_')}`)
     try {
-      // A few chunks in flight: the file goes on being read while Redis stages the last ones.
-      for await (const chunk of chunked(keys)) {
-        const staging = stage(chunk)
-        staging.catch(() => undefined)
-        inFlight.push(staging)
-        if (inFlight.length >= STAGE_IN_FLIGHT) await inFlight.shift()
-      }
-      while (inFlight.length > 0) await inFlight.shift()
+      const { stageKeys } = await import('./staging')
+      await stageKeys(run.file, keys, (count) => {
+        if (run.leaseLost) throw new StoreUnavailableError(LEASE_LOST)
+        if (!this.imports.has(importId)) throw unknownImport(importId)
+        run.record.keys += count
+      })
       await this.saveJob(env, 'import', run.record)
       return { ...run.record }
     } catch (error) {
-      await Promise.allSettled(inFlight)
       return this.failImport(run, error)
     }
   }
 
   async applyImport(env: EnvironmentRef, importId: string, mode: ImportMode): Promise<ImportRecord> {
     const run = this.runningImport(env, importId)
-    if (run === undefined || !run.staged || run.record.status !== 'preparing') throw unknownImport(importId)
+    if (run === undefined || run.file === undefined || run.record.status !== 'preparing')
+      throw unknownImport(importId)
     const { record } = run
     record.mode = mode
     record.status = 'in_progress'
     const { includePrefix, synchronizedOn, ns } = layoutOf(env)
-    const { leaseKey, stagedKey, segmentHashKey } = this.importKeys(run)
+    const { leaseKey, segmentHashKey } = this.importKeys(run)
     const ref = `${record.segmentKey}.g${run.generation}`
     const membersKey = `${ns}members:${ref}`
-    // One bounded script per chunk of keys read from `source`: Redis serves other requests between them.
-    const pageAfter = (source: string, min: string): Promise<string[]> =>
-      this.run(() => this.redis.zrangebylex(source, min, '+', 'LIMIT', 0, APPLY_CHUNK))
-    const pass = async (source: string, step: 'add' | 'remove'): Promise<number> => {
-      let changed = 0
-      let page = await pageAfter(source, '-')
-      while (page.length > 0) {
-        // The next page is read while this one is applied: the script only touches keys up to its last.
-        const next =
-          page.length < APPLY_CHUNK ? Promise.resolve([]) : pageAfter(source, `(${page[page.length - 1]}`)
-        next.catch(() => undefined)
-        const args: ScriptArg[] = [
+    const apply = async (step: 'add' | 'remove', contextKeys: readonly string[]): Promise<number> => {
+      let lengths = ''
+      let hashes = ''
+      for (const contextKey of contextKeys) {
+        lengths += `${Buffer.byteLength(contextKey)},`
+        hashes += contextKeyHash(contextKey)
+      }
+      const count = (await this.run(() =>
+        this.redis.syncedSegmentsImportChunk(
           leaseKey,
           importId,
-          IMPORT_LEASE_MS,
-          stagedKey,
+          this.leaseMs,
           segmentHashKey,
-          run.generation
-        ]
-        args.push(membersKey, ref, synchronizedOn, Date.now(), step)
-        for (const contextKey of page) args.push(contextKey, includePrefix + contextKeyHash(contextKey))
-        const count = (await this.run(() => this.redis.syncedSegmentsImportChunk(...args))) as number
-        if (count < 0) throw new ConflictError(SEGMENT_GONE)
-        changed += count
-        page = await next
+          run.generation,
+          membersKey,
+          ref,
+          synchronizedOn,
+          Date.now(),
+          step,
+          includePrefix,
+          lengths,
+          contextKeys.join(''),
+          hashes
+        )
+      )) as number
+      if (count < 0) throw new ConflictError(SEGMENT_GONE)
+      return count
+    }
+    /** Applies the chunks `next` gives, IMPORT_IN_FLIGHT at a time; the sum of what they changed. */
+    const pass = async (
+      step: 'add' | 'remove',
+      next: () => Promise<readonly string[] | undefined>
+    ): Promise<number> => {
+      let changed = 0
+      const inFlight: Promise<void>[] = []
+      try {
+        for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
+          if (chunk.length === 0) continue
+          const applying = apply(step, chunk).then((count) => {
+            changed += count
+          })
+          applying.catch(() => undefined)
+          inFlight.push(applying)
+          if (inFlight.length >= IMPORT_IN_FLIGHT) await inFlight.shift()
+        }
+        while (inFlight.length > 0) await inFlight.shift()
+      } finally {
+        await Promise.allSettled(inFlight)
       }
       return changed
     }
+    const { StagedKeys } = await import('./staging')
+    let staged: InstanceType<typeof StagedKeys> | undefined
     try {
+      staged = new StagedKeys(run.file)
+      const stagedKeys = staged
       await this.saveJob(env, 'import', record)
-      // Removing first: while it runs, the segment never holds a key that is in neither list.
-      if (mode === 'replace') record.removed = await pass(membersKey, 'remove')
-      record.added = await pass(stagedKey, 'add')
+      // Removing first: while it runs, the segment never holds a key that is in neither list. The
+      // members are read a page ahead, by key, so removing a page does not move the next one.
+      if (mode === 'replace') {
+        let page: string[] | undefined = await this.run(() =>
+          this.redis.zrangebylex(membersKey, '-', '+', 'LIMIT', 0, APPLY_CHUNK)
+        )
+        record.removed = await pass('remove', async () => {
+          if (page === undefined || page.length === 0) return undefined
+          const current: string[] = page
+          page =
+            current.length < APPLY_CHUNK
+              ? undefined
+              : await this.run(() =>
+                  this.redis.zrangebylex(
+                    membersKey,
+                    `(${current[current.length - 1]}`,
+                    '+',
+                    'LIMIT',
+                    0,
+                    APPLY_CHUNK
+                  )
+                )
+          const kept = stagedKeys.staged(current)
+          return current.filter((contextKey) => !kept.has(contextKey))
+        })
+      }
+      let after: string | undefined
+      record.added = await pass('add', async () => {
+        const chunk = stagedKeys.page(after, APPLY_CHUNK)
+        if (chunk.length === 0) return undefined
+        after = chunk[chunk.length - 1]
+        return chunk
+      })
+      staged.close()
       return await this.endImport(run, 'complete')
     } catch (error) {
+      staged?.close()
       return this.failImport(run, error)
     }
   }
@@ -1181,7 +1255,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   redis.defineCommand('syncedSegmentsTargets', { numberOfKeys: 0, lua: LUA_TARGETS })
 
   redis.defineCommand('syncedSegmentsBeginImport', { numberOfKeys: 0, lua: LUA_BEGIN_IMPORT })
-  redis.defineCommand('syncedSegmentsStage', { numberOfKeys: 0, lua: LUA_STAGE })
+  redis.defineCommand('syncedSegmentsRenewImport', { numberOfKeys: 0, lua: LUA_RENEW_IMPORT })
   redis.defineCommand('syncedSegmentsImportChunk', { numberOfKeys: 0, lua: LUA_IMPORT_CHUNK })
   redis.defineCommand('syncedSegmentsEndImport', { numberOfKeys: 0, lua: LUA_END_IMPORT })
   redis.defineCommand('syncedSegmentsRecordSync', { numberOfKeys: 0, lua: LUA_RECORD_SYNC })
@@ -1192,7 +1266,13 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     redis.disconnect()
     throw storeError(socketError ?? err, where)
   }
-  return new RedisSegmentStore(redis, where, await durabilityWarnings(redis, where), options)
+  return new RedisSegmentStore(
+    redis,
+    where,
+    await durabilityWarnings(redis, where),
+    options,
+    options.importLeaseMs ?? IMPORT_LEASE_MS
+  )
 }
 
 /**
