@@ -14,7 +14,7 @@ import { parseConfig } from '../../src/receiver/config'
 import { BUNDLED_INTEGRATIONS_DIR, loadIntegrations } from '../../src/receiver/integrations'
 import { openRedisStore } from '../../src/store/redis'
 import { openSqliteStore } from '../../src/store/sqlite'
-import type { SegmentStore } from '../../src/store/types'
+import type { SegmentStore, SyncRecord } from '../../src/store/types'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server'
 import { audienceBody, PROD, snapshot, tempDir, testConfig, TOKENS } from './app-helpers'
 
@@ -173,6 +173,46 @@ describe.each(STORES)('imports and exports through LaunchDarkly’s API client: 
     expect(await members()).toEqual(['kept', 'new-1', 'new-2'])
     const segment = await receiver.store.getSegment(PROD, SEGMENT)
     expect(segment?.includedCount).toBe(3)
+  })
+
+  it('records each import in the sync history: a completed one with its counts, a refused file with its reason', async () => {
+    const history = async (): Promise<SyncRecord[]> => {
+      const response = await fetch(`${receiver.url}/api/v2/sync-history/acme/production?limit=10`, {
+        headers: { authorization: TOKENS.reader }
+      })
+      expect(response.status).toBe(200)
+      return ((await response.json()) as { items: SyncRecord[] }).items
+    }
+    const result = await runImport(csv(['kept', 'new-1', 'new-2', 'new-1']), 'replace')
+    const [imported] = await history()
+    expect(imported).toMatchObject({
+      operation: 'import',
+      integration: '',
+      tokenName: 'writer',
+      segments: [{ segmentKey: SEGMENT, added: 2, removed: 2, unchanged: 2 }],
+      members: 4,
+      status: 'success',
+      statusCode: 204
+    })
+    // Written when the import completed, so its duration covers the background apply too.
+    expect(imported.time + imported.durationMs).toBeLessThanOrEqual(Date.now())
+    expect(imported.time).toBeLessThanOrEqual(result.creationTime)
+    expect((await reader.getSegment(PROD.projectKey, env, SEGMENT)).data).toMatchObject({
+      _lastSync: { status: 'success', added: 2, removed: 2 }
+    })
+
+    await expect(
+      api.createBigSegmentImport(PROD.projectKey, env, SEGMENT, new Blob(['key\n']), 'replace')
+    ).rejects.toMatchObject({ response: { status: 400 } })
+    const refused = await until(history, (items) => items.length >= 2)
+    expect(refused[0]).toMatchObject({
+      operation: 'import',
+      segments: [{ segmentKey: SEGMENT, added: 0, removed: 0, unchanged: 0 }],
+      status: 'error',
+      statusCode: 400,
+      error: { code: 'invalid_request', message: 'the file holds no context keys' }
+    })
+    expect(await members()).toEqual(['kept', 'new-1', 'new-2'])
   })
 
   it('merge adds the file’s keys to the included ones', async () => {

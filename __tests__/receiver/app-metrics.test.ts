@@ -135,6 +135,28 @@ describe('GET /metrics', () => {
       expect(text).not.toContain(secret)
   })
 
+  it('counts the REST API’s target edits (POST …/contexts) under integration "", as their history records them', async () => {
+    await sync(app, 'segment-audiences', audienceBody([{ userId: 'u1', value: true }]))
+    const edit = await app.inject({
+      method: 'POST',
+      url: '/api/v2/segments/acme/production/segment-audiences-aud-1/contexts',
+      headers: { authorization: TOKENS.writer, 'content-type': 'application/json' },
+      payload: JSON.stringify({
+        included: { add: ['u2', 'u3'], remove: ['u1', 'absent'] },
+        excluded: { add: ['x'] }
+      })
+    })
+    expect(edit.statusCode).toBe(204)
+    const { families } = await scrape()
+    expect(
+      sample(families, 'synced_segments_sync_requests_total', { integration: '', status: 'success' })
+    ).toBe(1)
+    const changed = (op: string) =>
+      sample(families, 'synced_segments_members_changed_total', { integration: '', op })
+    // The included list's counts: u2 and u3 added, u1 removed, 'absent' changed nothing.
+    expect([changed('added'), changed('removed'), changed('unchanged')]).toEqual([2, 1, 1])
+  })
+
   it('labels requests by declared route, never by the path as sent', async () => {
     await app.inject({
       method: 'GET',

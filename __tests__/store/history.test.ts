@@ -268,15 +268,48 @@ describe.each(Object.keys(OPENERS))('sync history: %s', (kind) => {
       members: 6,
       status: 'success'
     })
+    const lastSync = { time: d.time, status: 'success', added: 2, removed: 1 }
+    expect((await store.getSegment(env, 'seg'))?._lastSync).toEqual(lastSync)
+    // The segment the call returns already carries it (the route counts its metrics from it).
+    expect(updated?._lastSync).toEqual(lastSync)
+    // An edit of a segment that does not exist changes nothing and records nothing.
+    expect(await store.updateTargets(env, 'nope', { included: { add: ['a'] } }, { record: draft() })).toBeUndefined()
+    expect(await allRecords(store, env)).toHaveLength(1)
+  })
+
+  it('records an import when it completes, with its counts; an import that stops records nothing', async () => {
+    await store.apply(env, [change('seg', adds('old', 'kept'))], { allowCreate: true })
+    async function* file(...keys: string[]): AsyncGenerator<string[]> {
+      yield keys
+    }
+    const d = draft({ operation: 'import', integration: '', statusCode: 204 })
+    await store.beginImport(env, 'seg', { id: 'imp-1', mode: 'replace' })
+    await store.stageImport(env, 'imp-1', file('kept', 'new-1', 'new-2', 'new-1'))
+    const before = (await allRecords(store, env)).length
+    await store.applyImport(env, 'imp-1', 'replace', { record: d })
+    const records = await allRecords(store, env)
+    expect(records).toHaveLength(before + 1)
+    expect(records[0]).toMatchObject({
+      requestId: d.requestId,
+      operation: 'import',
+      // kept was in already and new-1 came twice: unchanged.
+      segments: [{ segmentKey: 'seg', added: 2, removed: 1, unchanged: 2 }],
+      members: 4,
+      status: 'success',
+      statusCode: 204
+    })
     expect((await store.getSegment(env, 'seg'))?._lastSync).toEqual({
       time: d.time,
       status: 'success',
       added: 2,
       removed: 1
     })
-    // An edit of a segment that does not exist changes nothing and records nothing.
-    expect(await store.updateTargets(env, 'nope', { included: { add: ['a'] } }, { record: draft() })).toBeUndefined()
-    expect(await allRecords(store, env)).toHaveLength(1)
+    // Deleted before it was applied: stopped, nothing applied, nothing recorded.
+    await store.beginImport(env, 'seg', { id: 'imp-2', mode: 'merge' })
+    await store.stageImport(env, 'imp-2', file('late'))
+    await store.deleteSegment(env, 'seg')
+    await expect(store.applyImport(env, 'imp-2', 'merge', { record: draft() })).rejects.toThrow()
+    expect(await allRecords(store, env)).toHaveLength(before + 1)
   })
 
   it('filters by segment, integration and status, newest first, with a cursor', async () => {

@@ -73,6 +73,29 @@ export function beginSyncRecord(
   }
 }
 
+/**
+ * For the REST API's writes to one segment (a delete, `POST …/contexts`, an import): recorded
+ * from the moment their token is recognised, under the environment and segment their path names.
+ */
+export function beginSegmentWriteRecord(
+  ctx: ReceiverContext,
+  request: FastifyRequest,
+  operation: 'delete' | 'contexts' | 'import'
+): void {
+  const principal = ctx.authority.lookup(request.headers.authorization)
+  if (!principal) return
+  const { projectKey, environmentKey, segmentKey } = request.params as {
+    projectKey?: string
+    environmentKey?: string
+    segmentKey?: string
+  }
+  beginSyncRecord(request, principal, operation, '')
+  noteSync(request, {
+    env: ctx.environmentsByPath.get(`${projectKey}/${environmentKey}`),
+    segmentKeys: segmentKey === undefined ? [] : [segmentKey]
+  })
+}
+
 export function noteSync(
   request: FastifyRequest,
   known: Partial<Pick<PendingSyncRecord, 'env' | 'segmentKeys' | 'members'>>
@@ -134,6 +157,35 @@ export async function deleteRecorded(
   const deleted = await ctx.store.deleteSegment(env, segmentKey, { record })
   if (deleted && record && request.syncRecord) request.syncRecord.counts = []
   return deleted
+}
+
+/**
+ * The record of an import that was answered 204 but stopped while it was applied in the background
+ * (its segment deleted, the store unreachable): nothing of it was applied.
+ */
+export function recordStoppedImport(
+  ctx: ReceiverContext,
+  request: FastifyRequest,
+  env: EnvironmentRef,
+  segmentKey: string,
+  keys: number,
+  error: Error
+): void {
+  const draft = syncRecordDraft(request, 204)
+  if (!draft) return
+  const record: SyncRecord = {
+    ...draft,
+    projectKey: env.projectKey,
+    environmentKey: env.environmentKey,
+    segments: [{ segmentKey, added: 0, removed: 0, unchanged: 0 }],
+    members: keys,
+    status: 'error',
+    error: { code: (error as Partial<HttpError>).code ?? 'import_stopped', message: error.message },
+    durationMs: Math.max(0, Date.now() - draft.time)
+  }
+  ctx.store.recordSync(env, record).catch((failure: unknown) => {
+    request.log.warn({ err: failure }, 'could not record a stopped import in the sync history')
+  })
 }
 
 /** The one environment a token may write, for a rejection that names none (bad JSON, an unknown client-side ID). */

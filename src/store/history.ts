@@ -8,6 +8,7 @@ import { clearTimeout, setTimeout } from 'node:timers'
 import { BadRequestError } from '../errors'
 import type {
   EnvironmentRef,
+  ImportRecord,
   SyncHistoryQuery,
   SyncRecord,
   SyncRecordDraft,
@@ -73,7 +74,29 @@ export function targetsRecord(
     removed: included.removed,
     unchanged: count(update.included) - included.added - included.removed
   }
-  return { ...successRecord(draft, env, [counts], Date.now()), members: count(update.included) + count(update.excluded) }
+  return {
+    ...successRecord(draft, env, [counts], Date.now()),
+    members: count(update.included) + count(update.excluded)
+  }
+}
+
+/**
+ * The record of a completed import: `members` is every key the file held, and `unchanged` the
+ * keys that changed nothing (already included, or given twice).
+ */
+export function importRecord(
+  draft: SyncRecordDraft,
+  env: EnvironmentRef,
+  imported: ImportRecord,
+  now: number
+): SyncRecord {
+  const counts = {
+    segmentKey: imported.segmentKey,
+    added: imported.added,
+    removed: imported.removed,
+    unchanged: Math.max(0, imported.keys - imported.added)
+  }
+  return { ...successHead(draft, env, now), segments: [counts], members: imported.keys }
 }
 
 /** Whether a record passes a query's filters (the cursor aside). */

@@ -44,7 +44,14 @@ import {
   segmentMissing,
   unknownImport
 } from './bulk'
-import { HistoryPruner, matchesQuery, parseCursor, successHead, type HistoryOptions } from './history'
+import {
+  HistoryPruner,
+  importRecord,
+  matchesQuery,
+  parseCursor,
+  successHead,
+  type HistoryOptions
+} from './history'
 import {
   DEFAULT_HISTORY_RETENTION,
   DEFAULT_REDIS_PREFIX,
@@ -461,11 +468,21 @@ end
 return changed
 `
 
-/** ARGV: leaseKey, importId, jobKey, record JSON, retentionSeconds[, segmentHashKey, now]. */
-const LUA_END_IMPORT = `
+/**
+ * ARGV: leaseKey, importId, jobKey, record JSON, retentionSeconds[, segmentHashKey, now[, ns,
+ * segmentKey, the sync record's JSON, its time, added, removed]]: a completed import marks its
+ * segment modified and, with a sync record, appends it to the history in the same script.
+ */
+const LUA_END_IMPORT = `${LUA_HISTORY}
 if redis.call('GET', ARGV[1]) == ARGV[2] then redis.call('DEL', ARGV[1]) end
 redis.call('SET', ARGV[3], ARGV[4], 'EX', ARGV[5])
-if ARGV[6] and redis.call('EXISTS', ARGV[6]) == 1 then redis.call('HSET', ARGV[6], 'lastModifiedDate', ARGV[7]) end
+if ARGV[6] and redis.call('EXISTS', ARGV[6]) == 1 then
+  redis.call('HSET', ARGV[6], 'lastModifiedDate', ARGV[7])
+  if ARGV[8] then
+    appendHistory(ARGV[8], ARGV[10])
+    setLastSync(ARGV[8], ARGV[9], ARGV[11], 'success', ARGV[12], ARGV[13])
+  end
+end
 return 1
 `
 
@@ -952,7 +969,8 @@ class RedisSegmentStore implements RedisStore {
   private async endImport(
     run: RedisImport,
     status: 'complete' | 'stopped',
-    error?: string
+    error?: string,
+    draft?: SyncRecordDraft
   ): Promise<ImportRecord> {
     this.imports.delete(run.record.id)
     clearInterval(run.renewal)
@@ -967,8 +985,17 @@ class RedisSegmentStore implements RedisStore {
       JSON.stringify(run.record),
       JOB_RETENTION_SECONDS
     ]
-    if (status === 'complete') args.push(segmentHashKey, Date.now())
+    if (status === 'complete') {
+      const now = Date.now()
+      args.push(segmentHashKey, now)
+      if (draft) {
+        const record = importRecord(draft, run.env, run.record, now)
+        args.push(layoutOf(run.env).ns, run.record.segmentKey, JSON.stringify(record), record.time)
+        args.push(run.record.added, run.record.removed)
+      }
+    }
     await this.run(() => this.redis.syncedSegmentsEndImport(...args))
+    if (draft && status === 'complete') this.pruner.touched(run.env)
     return { ...run.record }
   }
 
@@ -1041,7 +1068,12 @@ class RedisSegmentStore implements RedisStore {
     }
   }
 
-  async applyImport(env: EnvironmentRef, importId: string, mode: ImportMode): Promise<ImportRecord> {
+  async applyImport(
+    env: EnvironmentRef,
+    importId: string,
+    mode: ImportMode,
+    options: { record?: SyncRecordDraft } = {}
+  ): Promise<ImportRecord> {
     const run = this.runningImport(env, importId)
     if (run === undefined || run.file === undefined || run.record.status !== 'preparing')
       throw unknownImport(importId)
@@ -1143,7 +1175,7 @@ class RedisSegmentStore implements RedisStore {
         return chunk
       })
       staged.close()
-      return await this.endImport(run, 'complete')
+      return await this.endImport(run, 'complete', undefined, options.record)
     } catch (error) {
       staged?.close()
       return this.failImport(run, error)

@@ -33,7 +33,14 @@ import {
   unknownImport
 } from './bulk'
 import { stageKeys } from './staging'
-import { HistoryPruner, parseCursor, successRecord, targetsRecord, type HistoryOptions } from './history'
+import {
+  HistoryPruner,
+  importRecord,
+  parseCursor,
+  successRecord,
+  targetsRecord,
+  type HistoryOptions
+} from './history'
 import {
   DEFAULT_HISTORY_RETENTION,
   type ApplyOptions,
@@ -859,13 +866,24 @@ export class SqliteSegmentStore implements SegmentStore {
     const includedDelta = included.added - included.removed
     const excludedDelta = excluded.added - excluded.removed
     s.touchTargets.run(now, includedDelta, excludedDelta, row.id)
-    if (draft) this.writeRecord(env, targetsRecord(draft, env, segmentKey, update, included), [row.id])
-    return toRecord({
+    const updated = {
       ...row,
       last_modified_date: now,
       included_count: row.included_count + includedDelta,
       excluded_count: row.excluded_count + excludedDelta
-    })
+    }
+    if (draft) {
+      const record = targetsRecord(draft, env, segmentKey, update, included)
+      this.writeRecord(env, record, [row.id])
+      // The record just written is the segment's latest sync, as Redis's script returns it too.
+      Object.assign(updated, {
+        last_sync_time: record.time,
+        last_sync_status: record.status,
+        last_sync_added: included.added,
+        last_sync_removed: included.removed
+      })
+    }
+    return toRecord(updated)
   }
 
   private listPage(env: EnvironmentRef, options: ListOptions): Page<SegmentRecord> {
@@ -1228,7 +1246,12 @@ export class SqliteSegmentStore implements SegmentStore {
     }
   }
 
-  async applyImport(env: EnvironmentRef, importId: string, mode: ImportMode): Promise<ImportRecord> {
+  async applyImport(
+    env: EnvironmentRef,
+    importId: string,
+    mode: ImportMode,
+    options: { record?: SyncRecordDraft } = {}
+  ): Promise<ImportRecord> {
     const run = this.runningImport(env, importId)
     if (run === undefined || run.file === undefined || run.record.status !== 'preparing')
       throw unknownImport(importId)
@@ -1242,7 +1265,7 @@ export class SqliteSegmentStore implements SegmentStore {
     try {
       this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(file)
       try {
-        this.applyStaged(env, run, mode, table, now)
+        this.applyStaged(env, run, mode, table, now, options.record)
       } finally {
         this.db.exec(`DETACH DATABASE ${schema}`)
       }
@@ -1261,7 +1284,8 @@ export class SqliteSegmentStore implements SegmentStore {
     run: RunningImport,
     mode: ImportMode,
     table: string,
-    now: number
+    now: number,
+    draft: SyncRecordDraft | undefined
   ): void {
     const { record } = run
     this.db
@@ -1283,6 +1307,7 @@ export class SqliteSegmentStore implements SegmentStore {
           )
           .run(segmentId).changes
         this.bulk.importedSegment.run(record.added - record.removed, now, segmentId)
+        if (draft) this.writeRecord(env, importRecord(draft, env, record, Date.now()), [segmentId])
         record.status = 'complete'
         this.saveJob('import', env, record)
       })

@@ -249,7 +249,16 @@ export interface BulkStore {
    * went away or the store failed): `replace` leaves the included keys exactly the staged ones,
    * `merge` adds them.
    */
-  applyImport(env: EnvironmentRef, importId: string, mode: ImportMode): Promise<ImportRecord>
+  applyImport(
+    env: EnvironmentRef,
+    importId: string,
+    mode: ImportMode,
+    /**
+     * With `record`, the import's sync record (its counts; `members` the file's keys) is written
+     * when it completes: in its own transaction on SQLite, in the script that ends it on Redis.
+     */
+    options?: { record?: SyncRecordDraft }
+  ): Promise<ImportRecord>
   /** Stops an import that has not been applied, discarding what it staged. */
   stopImport(env: EnvironmentRef, importId: string, reason: string): Promise<void>
   getImport(env: EnvironmentRef, segmentKey: string, importId: string): Promise<ImportRecord | undefined>

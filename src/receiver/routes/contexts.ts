@@ -101,12 +101,18 @@ const contextsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
           requireAction(request.principal!, action, env.projectKey, env.environmentKey)
         checkList('included', body.included)
         checkList('excluded', body.excluded)
-        const listed = (list: TargetListUpdate | undefined) => (list?.add?.length ?? 0) + (list?.remove?.length ?? 0)
+        const listed = (list: TargetListUpdate | undefined) =>
+          (list?.add?.length ?? 0) + (list?.remove?.length ?? 0)
         noteSync(request, { members: listed(body.included) + listed(body.excluded) })
-        const updated = await ctx.store.updateTargets(env, request.params.segmentKey, body, {
-          record: syncRecordDraft(request, 204)
-        })
+        const record = syncRecordDraft(request, 204)
+        const updated = await ctx.store.updateTargets(env, request.params.segmentKey, body, { record })
         if (!updated) throw segmentNotFound(env, request.params.segmentKey)
+        // The included list's counts, as the record has them, for the members-changed metric.
+        if (record && request.syncRecord && updated._lastSync) {
+          const { added, removed } = updated._lastSync
+          const unchanged = listed(body.included) - added - removed
+          request.syncRecord.counts = [{ segmentKey: updated.key, added, removed, unchanged }]
+        }
         return reply.code(204).send()
       }
     )

@@ -19,6 +19,7 @@ import type { EnvironmentRef, ImportMode, ImportRecord } from '../../store/types
 import { DEFAULT_IMPORT_LIMIT_BYTES } from '../config'
 import { csvKeys } from '../csv-keys'
 import { BackgroundJobs, environmentFor, jobPath, type SegmentParams } from './bulk-jobs'
+import { beginSegmentWriteRecord, noteSync, recordStoppedImport, syncRecordDraft } from '../history'
 import { authorize, type ReceiverContext } from './context'
 
 const MODES: readonly ImportMode[] = ['merge', 'replace']
@@ -70,6 +71,8 @@ const importsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
     limits: { fileSize: limitBytes, files: 1, fields: 8, fieldSize: 1024, parts: 10 }
   })
   app.addHook('onRequest', async (request) => {
+    // An import is a write, recorded in the sync history from the moment its token is recognised.
+    if (request.method === 'POST') beginSegmentWriteRecord(ctx, request, 'import')
     authorize(ctx, request)
   })
   app.addHook('onClose', () => background.settle())
@@ -110,7 +113,8 @@ const importsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
           }
           begun = true
           reply.header('location', location)
-          await ctx.store.stageImport(env, id, csvKeys(limited(part.file, limitBytes)))
+          const staged = await ctx.store.stageImport(env, id, csvKeys(limited(part.file, limitBytes)))
+          noteSync(request, { members: staged.keys })
         }
         if (!begun) throw new BadRequestError('the form has no "file" field with the CSV of context keys')
       } catch (error) {
@@ -121,9 +125,13 @@ const importsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
         if (begun) await ctx.store.stopImport(env, id, (failure as Error).message)
         throw failure
       }
-      const applying = ctx.store.applyImport(env, id, mode ?? 'merge')
+      const keys = request.syncRecord?.members ?? 0
+      const applying = ctx.store.applyImport(env, id, mode ?? 'merge', {
+        record: syncRecordDraft(request, 204)
+      })
       background.run(applying, (error) => {
         if (!(error instanceof HttpError)) request.log.error({ err: error }, 'import failed')
+        recordStoppedImport(ctx, request, env, segmentKey, keys, error as Error)
       })
       return reply.code(204).header('location', location).send()
     }

@@ -10,11 +10,11 @@
  * `next` is the last key of the page when more follow — pass it back as `after`.
  */
 import { Readable } from 'node:stream'
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import { BadRequestError } from '../../errors'
 import { pageLinks, parseFilter, parseSort } from '../list-query'
 import { segmentPath, segmentRep } from '../segment-rep'
-import { beginSyncRecord, deleteRecorded, noteSync } from '../history'
+import { beginSegmentWriteRecord, deleteRecorded } from '../history'
 import { authorize, JSON_TYPE, type ReceiverContext } from './context'
 import contextsRoutes from './contexts'
 import { environmentFor, segmentNotFound } from './segment-scope'
@@ -36,7 +36,11 @@ interface SegmentParams extends EnvParams {
   segmentKey: string
 }
 
-const linkSchema = { type: 'object', required: ['href', 'type'], properties: { href: { type: 'string' }, type: { type: 'string' } } } as const
+const linkSchema = {
+  type: 'object',
+  required: ['href', 'type'],
+  properties: { href: { type: 'string' }, type: { type: 'string' } }
+} as const
 const linksSchema = { type: 'object', additionalProperties: linkSchema } as const
 const emptyList = { type: 'array', maxItems: 0, items: {} } as const
 
@@ -99,7 +103,12 @@ const segmentSchema = {
     _lastSync: {
       type: 'object',
       required: ['time', 'status', 'added', 'removed'],
-      properties: { time: { type: 'number' }, status: { type: 'string' }, added: { type: 'integer' }, removed: { type: 'integer' } }
+      properties: {
+        time: { type: 'number' },
+        status: { type: 'string' },
+        added: { type: 'integer' },
+        removed: { type: 'integer' }
+      }
     }
   }
 } as const
@@ -112,7 +121,11 @@ interface ListQuery {
 }
 
 /** The JSON of a members page, produced as the store yields keys (`limit + 1` asked for, to know whether more follow). */
-export async function* membersPageJson(totalCount: number, members: AsyncIterable<string>, limit: number): AsyncGenerator<string> {
+export async function* membersPageJson(
+  totalCount: number,
+  members: AsyncIterable<string>,
+  limit: number
+): AsyncGenerator<string> {
   let chunk = `{"totalCount":${totalCount},"items":[`
   let count = 0
   let last: string | undefined
@@ -139,29 +152,18 @@ export async function* membersPageJson(totalCount: number, members: AsyncIterabl
  * store error answered as 503.
  */
 function pagingNumber(value: number, name: string): number {
-  if (!Number.isSafeInteger(value)) throw new BadRequestError(`querystring/${name} must be an integer below 2^53`)
+  if (!Number.isSafeInteger(value))
+    throw new BadRequestError(`querystring/${name} must be an integer below 2^53`)
   return value
 }
 
 const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, { ctx }) => {
   app.addHook('onRequest', async (request) => {
-    if (request.method === 'DELETE') beginWriteRecord(request, 'delete')
+    if (request.method === 'DELETE') beginSegmentWriteRecord(ctx, request, 'delete')
     // POST here is only `…/contexts` (and the legacy `…/users`): LaunchDarkly's list-based edits.
-    else if (request.method === 'POST') beginWriteRecord(request, 'contexts')
+    else if (request.method === 'POST') beginSegmentWriteRecord(ctx, request, 'contexts')
     authorize(ctx, request)
   })
-
-  /** Deletes and target edits are writes: recorded from the moment their token is recognised. */
-  const beginWriteRecord = (request: FastifyRequest, operation: 'delete' | 'contexts'): void => {
-    const principal = ctx.authority.lookup(request.headers.authorization)
-    if (!principal) return
-    const { projectKey, environmentKey, segmentKey } = request.params as Partial<SegmentParams>
-    beginSyncRecord(request, principal, operation, '')
-    noteSync(request, {
-      env: ctx.environmentsByPath.get(`${projectKey}/${environmentKey}`),
-      segmentKeys: segmentKey === undefined ? [] : [segmentKey]
-    })
-  }
 
   app.get<{ Params: EnvParams; Querystring: ListQuery }>(
     '/:projectKey/:environmentKey',
@@ -180,7 +182,11 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
           200: {
             type: 'object',
             required: ['items', 'totalCount', '_links'],
-            properties: { items: { type: 'array', items: segmentSchema }, totalCount: { type: 'integer' }, _links: linksSchema }
+            properties: {
+              items: { type: 'array', items: segmentSchema },
+              totalCount: { type: 'integer' },
+              _links: linksSchema
+            }
           }
         }
       }
@@ -228,7 +234,12 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
         querystring: {
           type: 'object',
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: MEMBERS_MAX_LIMIT, default: MEMBERS_DEFAULT_LIMIT },
+            limit: {
+              type: 'integer',
+              minimum: 1,
+              maximum: MEMBERS_MAX_LIMIT,
+              default: MEMBERS_DEFAULT_LIMIT
+            },
             after: { type: 'string' }
           }
         }
@@ -246,11 +257,15 @@ const segmentsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app,
     }
   )
 
-  app.delete<{ Params: SegmentParams }>('/:projectKey/:environmentKey/:segmentKey', async (request, reply) => {
-    const env = environmentFor(ctx, request, 'deleteSegment')
-    if (!(await deleteRecorded(ctx, request, env, request.params.segmentKey))) throw segmentNotFound(env, request.params.segmentKey)
-    return reply.code(204).send()
-  })
+  app.delete<{ Params: SegmentParams }>(
+    '/:projectKey/:environmentKey/:segmentKey',
+    async (request, reply) => {
+      const env = environmentFor(ctx, request, 'deleteSegment')
+      if (!(await deleteRecorded(ctx, request, env, request.params.segmentKey)))
+        throw segmentNotFound(env, request.params.segmentKey)
+      return reply.code(204).send()
+    }
+  )
 }
 
 export default segmentsRoutes
