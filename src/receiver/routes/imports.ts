@@ -126,9 +126,12 @@ const importsRoutes: FastifyPluginAsync<{ ctx: ReceiverContext }> = async (app, 
         throw failure
       }
       const keys = request.syncRecord?.members ?? 0
-      const applying = ctx.store.applyImport(env, id, mode ?? 'merge', {
-        record: syncRecordDraft(request, 204)
-      })
+      const record = syncRecordDraft(request, 204)
+      // After the answer has gone: SQLite applies in one synchronous transaction, which would
+      // otherwise hold the 204 back until the import is complete.
+      const applying = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+        ctx.store.applyImport(env, id, mode ?? 'merge', { record })
+      )
       background.run(applying, (error) => {
         if (!(error instanceof HttpError)) request.log.error({ err: error }, 'import failed')
         recordStoppedImport(ctx, request, env, segmentKey, keys, error as Error)
