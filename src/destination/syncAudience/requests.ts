@@ -89,7 +89,10 @@ export function nonEmptyString(value: unknown): value is string {
 
 /** A warehouse column's value that can name something: a string with more than white space. */
 export function nonBlankString(value: unknown): value is string {
-  return typeof value === 'string' && value.trim() !== ''
+  if (typeof value !== 'string' || value === '') return false
+  // A printable ASCII first character settles it; only other values need trim()'s Unicode rule.
+  const first = value.charCodeAt(0)
+  return (first > 0x20 && first < 0x7f) || value.trim() !== ''
 }
 
 export function describeValue(value: unknown): string {
@@ -141,10 +144,38 @@ export function batchSizeOf(payload: { batch_size?: number }): number | string {
 export type AcceptedMember = { kind: string; member: CohortMember; batchSize: number } | { rejected: string }
 
 /**
- * Validates one payload; never guesses a membership or a key. `cohortNames` caches the sentence-case
- * names of a batch: its events share a handful of audiences, so each name is built once.
+ * What the events of one batch share, worked out once per batch rather than per event: they come
+ * from one mapping and a handful of audiences, so each audience's sentence-case name is built once
+ * and the context kind (mostly one for the whole batch) is checked once per distinct value in a row.
  */
-function acceptPayload(payload: Payload, cohortNames: Map<string, string>): AcceptedMember {
+export class BatchMemo {
+  private readonly cohortNames = new Map<string, string>()
+  private kindChecked = false
+  private checkedKind: unknown
+  private checkedKindProblem: string | undefined
+
+  cohortName(audienceKey: string): string {
+    let cohortName = this.cohortNames.get(audienceKey)
+    if (cohortName === undefined) {
+      cohortName = toCohortName(audienceKey)
+      this.cohortNames.set(audienceKey, cohortName)
+    }
+    return cohortName
+  }
+
+  /** contextKindProblem, remembered for the last kind seen. */
+  kindProblem(kind: unknown): string | undefined {
+    if (!this.kindChecked || kind !== this.checkedKind) {
+      this.kindChecked = true
+      this.checkedKind = kind
+      this.checkedKindProblem = contextKindProblem(kind)
+    }
+    return this.checkedKindProblem
+  }
+}
+
+/** Validates one payload; never guesses a membership or a key. */
+function acceptPayload(payload: Payload, memo: BatchMemo): AcceptedMember {
   const action = payload.segment_computation_action
   if (!SUPPORTED_COMPUTATION_ACTIONS.includes(action)) {
     return {
@@ -158,7 +189,7 @@ function acceptPayload(payload: Payload, cohortNames: Map<string, string>): Acce
   if (!nonEmptyString(audienceKey)) {
     return { rejected: 'segment_audience_key (the Engage audience key) is missing or empty' }
   }
-  const kindProblem = contextKindProblem(payload.context_kind)
+  const kindProblem = memo.kindProblem(payload.context_kind)
   if (kindProblem) return { rejected: kindProblem }
 
   const traits = payload.traits_or_props
@@ -178,17 +209,12 @@ function acceptPayload(payload: Payload, cohortNames: Map<string, string>): Acce
   const batchSize = batchSizeOf(payload)
   if (typeof batchSize === 'string') return { rejected: batchSize }
 
-  let cohortName = cohortNames.get(audienceKey)
-  if (cohortName === undefined) {
-    cohortName = toCohortName(audienceKey)
-    cohortNames.set(audienceKey, cohortName)
-  }
   return {
     kind: payload.context_kind,
     batchSize,
     member: {
       userId: picked.key,
-      cohortName,
+      cohortName: memo.cohortName(audienceKey),
       cohortId: audienceId,
       value: membership
     }
@@ -203,9 +229,9 @@ function acceptPayload(payload: Payload, cohortNames: Map<string, string>): Acce
  * - Members keep the order of the events that produced them.
  */
 export function buildSyncRequests(payloads: readonly Payload[], options: PlanOptions): SyncPlan {
-  const cohortNames = new Map<string, string>()
+  const memo = new BatchMemo()
   return planMembers(
-    payloads.map((payload) => acceptPayload(payload, cohortNames)),
+    payloads.map((payload) => acceptPayload(payload, memo)),
     options
   )
 }
