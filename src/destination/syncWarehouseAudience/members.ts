@@ -53,11 +53,12 @@ function acceptRow(
   memo: BatchMemo
 ): AcceptedMember {
   if (typeof membership !== 'boolean') return { rejected: membershipProblem(payload, syncMode) }
-  const { cohort_id: cohortId, cohort_name: name, context_key: key } = payload
+  // Each column read once: most payloads actions-core hands over are dictionary-mode objects.
+  const { cohort_id: cohortId, cohort_name: name, context_key: key, context_kind: kind } = payload
   if (!nonBlankString(cohortId))
     return { rejected: `cohort_id (the segment's cohort ID) is ${describeValue(cohortId)}` }
   if (!nonBlankString(name)) return { rejected: `cohort_name (the segment's name) is ${describeValue(name)}` }
-  const kindProblem = memo.kindProblem(payload.context_kind)
+  const kindProblem = memo.kindProblem(kind)
   if (kindProblem) return { rejected: kindProblem }
   if (!nonBlankString(key)) {
     return {
@@ -70,7 +71,7 @@ function acceptRow(
   if (typeof batchSize === 'string') return { rejected: batchSize }
 
   return {
-    kind: payload.context_kind,
+    kind,
     batchSize,
     member: { userId: key, cohortName: memo.cohortName(name), cohortId, value: membership }
   }
