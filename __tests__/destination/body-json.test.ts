@@ -36,6 +36,21 @@ describe('segmentAudiencesJson', () => {
     )
   })
 
+  it('writes a body far larger than its first guess at the size, keys of every kind included', () => {
+    const keys = ['a', 'é', '😀', '"', '\\', '\n', '\ud800', '\u007f'].map((unit) => unit.repeat(1000))
+    const big = {
+      environmentId: 'client-1',
+      contextKind: 'user',
+      batch: Array.from({ length: 200 }, (_, i) => ({
+        userId: `${keys[i % keys.length]}-${i}`,
+        cohortName: `Cohort ${i % 3} ✓`,
+        cohortId: `c${i % 3}`,
+        value: i % 2 === 0
+      }))
+    }
+    expect(segmentAudiencesJson(big)).toBe(JSON.stringify(big))
+  })
+
   it('writes an empty batch as JSON.stringify does', () => {
     const empty = { environmentId: 'client-1', contextKind: 'user', batch: [] }
     expect(segmentAudiencesJson(empty)).toBe('{"environmentId":"client-1","contextKind":"user","batch":[]}')
