@@ -96,4 +96,45 @@ describe('buildWarehouseRequests', () => {
     expect(plan.routes[0]).toBe(plan.routes[3])
     expect(plan.routes[1]).toEqual({ rejected: expect.stringMatching(/no context key/) })
   })
+
+  it('checks every row of a batch on its own: kinds and names varying from row to row', () => {
+    const rows = [
+      row({ context_key: 'u1' }),
+      row({ context_key: 'u2', context_kind: 'multi' }),
+      row({ context_key: 'u3', context_kind: 'organization', cohort_name: 'other_cohort' }),
+      row({ context_key: 'u4', context_kind: 'bad kind' }),
+      row({ context_key: 'u5' }),
+      row({ context_key: 'u6', context_kind: 'multi' })
+    ]
+    const plan = buildWarehouseRequests(
+      rows,
+      rows.map(() => true),
+      options
+    )
+    expect(plan.routes.map((route) => ('request' in route ? route.request : route.rejected))).toEqual([
+      0,
+      'context_kind "multi" is reserved by LaunchDarkly',
+      1,
+      expect.stringMatching(/^context_kind "bad kind" is invalid/),
+      0,
+      'context_kind "multi" is reserved by LaunchDarkly'
+    ])
+    expect(
+      plan.requests.map((r) => [r.contextKind, r.batch.map((m) => `${m.userId}:${m.cohortName}`)])
+    ).toEqual([
+      ['user', ['u1:Beta testers', 'u5:Beta testers']],
+      ['organization', ['u3:Other cohort']]
+    ])
+  })
+
+  it.each([
+    ['white space of any kind', '\u00a0\u2003\ufeff\t'],
+    ['a lone space', ' ']
+  ])('takes a cohort ID of %s as blank', (_label, cohortId) => {
+    expect(rejection(row({ cohort_id: cohortId }), true)).toMatch(/^cohort_id \(the segment's cohort ID\) is/)
+  })
+
+  it.each([' padded', '\u00a0x', 'élan', '\ttab'])('takes the cohort ID %j as a name', (cohortId) => {
+    expect(rejection(row({ cohort_id: cohortId }), true)).toBeUndefined()
+  })
 })

@@ -89,7 +89,10 @@ export function nonEmptyString(value: unknown): value is string {
 
 /** A warehouse column's value that can name something: a string with more than white space. */
 export function nonBlankString(value: unknown): value is string {
-  return typeof value === 'string' && value.trim() !== ''
+  if (typeof value !== 'string' || value === '') return false
+  // A printable ASCII first character settles it; only other values need trim()'s Unicode rule.
+  const first = value.charCodeAt(0)
+  return (first > 0x20 && first < 0x7f) || value.trim() !== ''
 }
 
 export function describeValue(value: unknown): string {
@@ -141,10 +144,38 @@ export function batchSizeOf(payload: { batch_size?: number }): number | string {
 export type AcceptedMember = { kind: string; member: CohortMember; batchSize: number } | { rejected: string }
 
 /**
- * Validates one payload; never guesses a membership or a key. `cohortNames` caches the sentence-case
- * names of a batch: its events share a handful of audiences, so each name is built once.
+ * What the events of one batch share, worked out once per batch rather than per event: they come
+ * from one mapping and a handful of audiences, so each audience's sentence-case name is built once
+ * and the context kind (mostly one for the whole batch) is checked once per distinct value in a row.
  */
-function acceptPayload(payload: Payload, cohortNames: Map<string, string>): AcceptedMember {
+export class BatchMemo {
+  private readonly cohortNames = new Map<string, string>()
+  private kindChecked = false
+  private checkedKind: unknown
+  private checkedKindProblem: string | undefined
+
+  cohortName(audienceKey: string): string {
+    let cohortName = this.cohortNames.get(audienceKey)
+    if (cohortName === undefined) {
+      cohortName = toCohortName(audienceKey)
+      this.cohortNames.set(audienceKey, cohortName)
+    }
+    return cohortName
+  }
+
+  /** contextKindProblem, remembered for the last kind seen. */
+  kindProblem(kind: unknown): string | undefined {
+    if (!this.kindChecked || kind !== this.checkedKind) {
+      this.kindChecked = true
+      this.checkedKind = kind
+      this.checkedKindProblem = contextKindProblem(kind)
+    }
+    return this.checkedKindProblem
+  }
+}
+
+/** Validates one payload; never guesses a membership or a key. */
+function acceptPayload(payload: Payload, memo: BatchMemo): AcceptedMember {
   const action = payload.segment_computation_action
   if (!SUPPORTED_COMPUTATION_ACTIONS.includes(action)) {
     return {
@@ -158,7 +189,7 @@ function acceptPayload(payload: Payload, cohortNames: Map<string, string>): Acce
   if (!nonEmptyString(audienceKey)) {
     return { rejected: 'segment_audience_key (the Engage audience key) is missing or empty' }
   }
-  const kindProblem = contextKindProblem(payload.context_kind)
+  const kindProblem = memo.kindProblem(payload.context_kind)
   if (kindProblem) return { rejected: kindProblem }
 
   const traits = payload.traits_or_props
@@ -178,17 +209,12 @@ function acceptPayload(payload: Payload, cohortNames: Map<string, string>): Acce
   const batchSize = batchSizeOf(payload)
   if (typeof batchSize === 'string') return { rejected: batchSize }
 
-  let cohortName = cohortNames.get(audienceKey)
-  if (cohortName === undefined) {
-    cohortName = toCohortName(audienceKey)
-    cohortNames.set(audienceKey, cohortName)
-  }
   return {
     kind: payload.context_kind,
     batchSize,
     member: {
       userId: picked.key,
-      cohortName,
+      cohortName: memo.cohortName(audienceKey),
       cohortId: audienceId,
       value: membership
     }
@@ -203,9 +229,9 @@ function acceptPayload(payload: Payload, cohortNames: Map<string, string>): Acce
  * - Members keep the order of the events that produced them.
  */
 export function buildSyncRequests(payloads: readonly Payload[], options: PlanOptions): SyncPlan {
-  const cohortNames = new Map<string, string>()
+  const memo = new BatchMemo()
   return planMembers(
-    payloads.map((payload) => acceptPayload(payload, cohortNames)),
+    payloads.map((payload) => acceptPayload(payload, memo)),
     options
   )
 }
@@ -215,58 +241,75 @@ export function planMembers(accepted: readonly AcceptedMember[], options: PlanOp
   const count = accepted.length
   // The smallest configured size rules: every payload of a batch comes from one mapping anyway.
   let batchSize = MAX_BATCH_SIZE
-  for (let index = 0; index < count; index++) {
-    const entry = accepted[index]
-    if (!('rejected' in entry) && entry.batchSize < batchSize) batchSize = entry.batchSize
-  }
 
-  // The last event holding each (kind, audience ID, context key) wins. Walking backwards, the first
-  // sighting is the winner. Nested maps keyed by the payloads' own strings: no key is built per
-  // event, and an ID's hash, once computed, stays cached on its string.
-  const winnerOf = new Int32Array(count)
+  // The last event holding each (kind, audience ID, context key) wins. One map of context key →
+  // latest event per (kind, audience), nested maps keyed by the payloads' own strings: no key is
+  // built per event, and an ID's hash, once computed, stays cached on its string. Walking forwards,
+  // one `set` per event both records the latest and, by the map not growing, reveals a repeat; only
+  // a batch with repeats pays a second lookup per event to find each one's winner.
+  const latestByKey = new Array<Map<string, number> | undefined>(count)
   const seen = new Map<string, Map<string, Map<string, number>>>()
   let duplicates = false
-  for (let index = count - 1; index >= 0; index--) {
+  // A batch's events mostly share a kind and a few audiences: the previous event's map is tried first.
+  let lastKind: string | undefined
+  let lastCohortId: string | undefined
+  let lastByContextKey: Map<string, number> | undefined
+  for (let index = 0; index < count; index++) {
     const entry = accepted[index]
     if ('rejected' in entry) continue
-    let byAudience = seen.get(entry.kind)
-    if (byAudience === undefined) seen.set(entry.kind, (byAudience = new Map()))
-    let byContextKey = byAudience.get(entry.member.cohortId)
-    if (byContextKey === undefined) byAudience.set(entry.member.cohortId, (byContextKey = new Map()))
-    const winner = byContextKey.get(entry.member.userId)
-    if (winner === undefined) {
-      byContextKey.set(entry.member.userId, index)
-      winnerOf[index] = index
-    } else {
-      winnerOf[index] = winner
-      duplicates = true
+    if (entry.batchSize < batchSize) batchSize = entry.batchSize
+    const { cohortId, userId } = entry.member
+    let byContextKey = lastByContextKey
+    if (byContextKey === undefined || entry.kind !== lastKind || cohortId !== lastCohortId) {
+      let byAudience = seen.get(entry.kind)
+      if (byAudience === undefined) seen.set(entry.kind, (byAudience = new Map()))
+      byContextKey = byAudience.get(cohortId)
+      if (byContextKey === undefined) byAudience.set(cohortId, (byContextKey = new Map()))
+      lastKind = entry.kind
+      lastCohortId = cohortId
+      lastByContextKey = byContextKey
     }
+    const size = byContextKey.size
+    byContextKey.set(userId, index)
+    if (byContextKey.size === size) duplicates = true
+    latestByKey[index] = byContextKey
   }
+  const winnerOf = (index: number, member: CohortMember): number =>
+    duplicates ? ((latestByKey[index] as Map<string, number>).get(member.userId) ?? index) : index
 
   // Members in the order of their winning events; a full request is closed and the kind's next one opened.
   const requests: SegmentAudiencesBody[] = []
   const routes = new Array<EventRoute>(count)
   const openRequestByKind = new Map<string, number>()
+  let openKind: string | undefined
+  let openRequest: SegmentAudiencesBody | undefined
+  let openIndex = -1
   for (let index = 0; index < count; index++) {
     const entry = accepted[index]
     if ('rejected' in entry) {
       routes[index] = { rejected: entry.rejected }
       continue
     }
-    if (winnerOf[index] !== index) continue
-    let requestIndex = openRequestByKind.get(entry.kind)
-    if (requestIndex === undefined || requests[requestIndex].batch.length >= batchSize) {
-      requestIndex =
-        requests.push({ environmentId: options.clientId, contextKind: entry.kind, batch: [] }) - 1
-      openRequestByKind.set(entry.kind, requestIndex)
+    if (winnerOf(index, entry.member) !== index) continue
+    if (openRequest === undefined || entry.kind !== openKind) {
+      openKind = entry.kind
+      openIndex = openRequestByKind.get(entry.kind) ?? -1
+      openRequest = openIndex === -1 ? undefined : requests[openIndex]
     }
-    requests[requestIndex].batch.push(entry.member)
-    routes[index] = { request: requestIndex, member: entry.member }
+    if (openRequest === undefined || openRequest.batch.length >= batchSize) {
+      openRequest = { environmentId: options.clientId, contextKind: entry.kind, batch: [] }
+      openIndex = requests.push(openRequest) - 1
+      openRequestByKind.set(entry.kind, openIndex)
+    }
+    openRequest.batch.push(entry.member)
+    routes[index] = { request: openIndex, member: entry.member }
   }
   // An earlier event of a (kind, audience, context key) shares its winner's route.
   if (duplicates) {
     for (let index = 0; index < count; index++) {
-      if (routes[index] === undefined) routes[index] = routes[winnerOf[index]]
+      if (routes[index] === undefined) {
+        routes[index] = routes[winnerOf(index, (accepted[index] as { member: CohortMember }).member)]
+      }
     }
   }
 

@@ -4,6 +4,7 @@
  */
 import { STATUS_CODES } from 'node:http'
 import type { JSONLikeObject, RequestClient } from '@segment/actions-core'
+import { segmentAudiencesJson } from './body-json'
 import { mapWithConcurrency } from './pool'
 import type { SegmentAudiencesBody } from './requests'
 
@@ -76,8 +77,14 @@ async function sendOne(
   body: SegmentAudiencesBody
 ): Promise<RequestOutcome> {
   try {
-    // throwHttpErrors: false so every status is mapped here, in one place.
-    const response = await request(url, { method: 'POST', json: body, throwHttpErrors: false })
+    // throwHttpErrors: false so every status is mapped here, in one place. The body goes as text we
+    // serialise (the request client would JSON.stringify a `json` option); its Content-Type is the
+    // destination's extendRequest header, the same value the client would set.
+    const response = await request(url, {
+      method: 'POST',
+      body: segmentAudiencesJson(body),
+      throwHttpErrors: false
+    })
     return classifyResponse(response.status, asBody(response.data, response.content))
   } catch (error) {
     return classifyFailure(error)

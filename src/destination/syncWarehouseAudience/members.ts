@@ -5,13 +5,12 @@
  */
 import type { AudienceMembership, SyncModeDefinition } from '@segment/actions-core'
 import {
+  BatchMemo,
   batchSizeOf,
   contextKeyProblem,
-  contextKindProblem,
   describeValue,
   nonBlankString,
   planMembers,
-  toCohortName,
   type AcceptedMember,
   type PlanOptions,
   type SyncPlan
@@ -51,14 +50,15 @@ function acceptRow(
   payload: Payload,
   membership: AudienceMembership,
   syncMode: SyncMode | undefined,
-  cohortNames: Map<string, string>
+  memo: BatchMemo
 ): AcceptedMember {
   if (typeof membership !== 'boolean') return { rejected: membershipProblem(payload, syncMode) }
-  const { cohort_id: cohortId, cohort_name: name, context_key: key } = payload
+  // Each column read once: most payloads actions-core hands over are dictionary-mode objects.
+  const { cohort_id: cohortId, cohort_name: name, context_key: key, context_kind: kind } = payload
   if (!nonBlankString(cohortId))
     return { rejected: `cohort_id (the segment's cohort ID) is ${describeValue(cohortId)}` }
   if (!nonBlankString(name)) return { rejected: `cohort_name (the segment's name) is ${describeValue(name)}` }
-  const kindProblem = contextKindProblem(payload.context_kind)
+  const kindProblem = memo.kindProblem(kind)
   if (kindProblem) return { rejected: kindProblem }
   if (!nonBlankString(key)) {
     return {
@@ -70,15 +70,10 @@ function acceptRow(
   const batchSize = batchSizeOf(payload)
   if (typeof batchSize === 'string') return { rejected: batchSize }
 
-  let cohortName = cohortNames.get(name)
-  if (cohortName === undefined) {
-    cohortName = toCohortName(name)
-    cohortNames.set(name, cohortName)
-  }
   return {
-    kind: payload.context_kind,
+    kind,
     batchSize,
-    member: { userId: key, cohortName, cohortId, value: membership }
+    member: { userId: key, cohortName: memo.cohortName(name), cohortId, value: membership }
   }
 }
 
@@ -91,9 +86,9 @@ export function buildWarehouseRequests(
   memberships: readonly AudienceMembership[],
   options: WarehousePlanOptions
 ): SyncPlan {
-  const cohortNames = new Map<string, string>()
+  const memo = new BatchMemo()
   return planMembers(
-    payloads.map((payload, index) => acceptRow(payload, memberships[index], options.syncMode, cohortNames)),
+    payloads.map((payload, index) => acceptRow(payload, memberships[index], options.syncMode, memo)),
     options
   )
 }
